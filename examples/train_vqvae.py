@@ -1,0 +1,311 @@
+#!/usr/bin/env python
+"""Train a `VQVAEModel` image tokenizer with Accelerate.
+
+    accelerate launch examples/train_vqvae.py --dataset_name fashion_mnist --output_dir vqvae-fashion-mnist
+
+See the README for the Fashion-MNIST recipe. The run ends with `save_pretrained(output_dir)` (safetensors), a grid of
+test originals vs reconstructions and `eval_results.json` (test-set PSNR and codebook usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+from diffusers.optimization import get_scheduler
+from tqdm.auto import tqdm
+
+from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset, with_pixel_values
+from hf_vqgen.data import collate_pixel_values
+from hf_vqgen.metrics import evaluate_tokenizer
+from hf_vqgen.models import PatchDiscriminator
+from hf_vqgen.training import (
+    VQGANLoss,
+    VQGANLossConfig,
+    reconstruction_grid,
+    resolve_resume_checkpoint,
+    save_checkpoint,
+)
+from hf_vqgen.training.checkpointing import checkpoint_step
+from hf_vqgen.training.losses import LPIPSFromFile
+
+
+logger = get_logger(__name__)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset_name", default="fashion_mnist", help="`fashion_mnist` or a Hub dataset id.")
+    data.add_argument("--train_data_dir", default=None, help="Local image folder (overrides --dataset_name).")
+    data.add_argument("--image_column", default="image")
+    data.add_argument("--eval_split", default="test", help="Split for validation grids and the final metrics.")
+    data.add_argument("--resolution", type=int, default=28)
+    data.add_argument("--num_channels", type=int, default=1, choices=(1, 3))
+    data.add_argument("--resize_mode", default="resize", choices=("resize", "pad"))
+    data.add_argument("--max_train_samples", type=int, default=None, help="Truncate the training split (debugging).")
+    data.add_argument("--max_eval_samples", type=int, default=None, help="Truncate the evaluation split.")
+    data.add_argument("--dataloader_num_workers", type=int, default=0)
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--block_out_channels", type=int, nargs="+", default=[32, 64, 64])
+    model.add_argument("--layers_per_block", type=int, default=1)
+    model.add_argument("--latent_channels", type=int, default=64)
+    model.add_argument("--norm_num_groups", type=int, default=32)
+    model.add_argument("--no_mid_block_attention", action="store_true", help="Drop the mid-block self-attention.")
+    model.add_argument("--num_vq_embeddings", type=int, default=256)
+    model.add_argument("--vq_embed_dim", type=int, default=None, help="Code dimension (default: latent_channels).")
+    model.add_argument("--codebook_update", default="ema", choices=("loss", "ema"))
+    model.add_argument("--commitment_beta", type=float, default=0.25)
+    model.add_argument("--ema_decay", type=float, default=0.99)
+    model.add_argument("--kmeans_init", action="store_true")
+    model.add_argument("--dead_code_threshold", type=float, default=0.0)
+    model.add_argument("--use_cosine_codes", action="store_true")
+
+    loss = parser.add_argument_group("loss")
+    loss.add_argument("--reconstruction_loss", default="l1", choices=("l1", "l2"))
+    loss.add_argument("--codebook_weight", type=float, default=1.0)
+    loss.add_argument("--feature_matching_weight", type=float, default=0.0, help="Discriminator-feature perceptual.")
+    loss.add_argument("--disc_weight", type=float, default=0.0, help="Adversarial weight (times the adaptive one).")
+    loss.add_argument("--disc_start", type=int, default=0, help="Step from which the adversarial term is used.")
+    loss.add_argument("--disc_base_channels", type=int, default=32)
+    loss.add_argument("--disc_num_layers", type=int, default=2)
+    loss.add_argument("--disc_learning_rate", type=float, default=None, help="Default: --learning_rate.")
+    loss.add_argument("--lpips_model_path", default=None, help="Local TorchScript LPIPS file (never downloaded).")
+    loss.add_argument("--lpips_weight", type=float, default=0.0)
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_dir", default="vqvae-model")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--train_batch_size", type=int, default=64, help="Per device.")
+    train.add_argument("--eval_batch_size", type=int, default=256)
+    train.add_argument("--max_train_steps", type=int, default=5000)
+    train.add_argument("--max_train_minutes", type=float, default=None, help="Stop (and save) after this long.")
+    train.add_argument("--learning_rate", type=float, default=1e-3)
+    train.add_argument("--adam_beta1", type=float, default=0.9)
+    train.add_argument("--adam_beta2", type=float, default=0.99)
+    train.add_argument("--adam_weight_decay", type=float, default=0.0)
+    train.add_argument("--lr_scheduler", default="cosine")
+    train.add_argument("--lr_warmup_steps", type=int, default=100)
+    train.add_argument("--max_grad_norm", type=float, default=1.0)
+    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    train.add_argument("--mixed_precision", default=None, choices=("no", "fp16", "bf16"))
+    train.add_argument("--checkpointing_steps", type=int, default=1000)
+    train.add_argument("--checkpoints_total_limit", type=int, default=None)
+    train.add_argument("--resume_from_checkpoint", default=None, help='A checkpoint folder or "latest".')
+    train.add_argument("--validation_steps", type=int, default=500)
+    train.add_argument("--report_to", default="tensorboard")
+    train.add_argument("--logging_dir", default="logs")
+    args = parser.parse_args(argv)
+
+    if args.max_train_steps < 1:
+        parser.error("--max_train_steps must be >= 1")
+    if args.train_batch_size < 1 or args.eval_batch_size < 1:
+        parser.error("--train_batch_size and --eval_batch_size must be >= 1")
+    if args.resolution % 2 ** (len(args.block_out_channels) - 1):
+        parser.error(f"--resolution {args.resolution} is not divisible by 2**(len(--block_out_channels) - 1)")
+    return args
+
+
+def build_model(args: argparse.Namespace) -> VQVAEModel:
+    num_blocks = len(args.block_out_channels)
+    return VQVAEModel(
+        in_channels=args.num_channels,
+        out_channels=args.num_channels,
+        down_block_types=("DownEncoderBlock2D",) * num_blocks,
+        up_block_types=("UpDecoderBlock2D",) * num_blocks,
+        block_out_channels=tuple(args.block_out_channels),
+        layers_per_block=args.layers_per_block,
+        latent_channels=args.latent_channels,
+        sample_size=args.resolution,
+        num_vq_embeddings=args.num_vq_embeddings,
+        norm_num_groups=args.norm_num_groups,
+        vq_embed_dim=args.vq_embed_dim,
+        mid_block_add_attention=not args.no_mid_block_attention,
+        codebook_update=args.codebook_update,
+        commitment_beta=args.commitment_beta,
+        ema_decay=args.ema_decay,
+        kmeans_init=args.kmeans_init,
+        dead_code_threshold=args.dead_code_threshold,
+        use_cosine_codes=args.use_cosine_codes,
+    )
+
+
+def build_dataloaders(args: argparse.Namespace):
+    source = args.train_data_dir or args.dataset_name
+    transform = PixelTransform(args.resolution, args.num_channels, args.resize_mode)
+    train = load_image_dataset(source, split="train", image_column=args.image_column)
+    evaluation = load_image_dataset(source, split=args.eval_split, image_column=args.image_column)
+    if args.max_train_samples is not None:
+        train = train.select(range(min(args.max_train_samples, len(train))))
+    if args.max_eval_samples is not None:
+        evaluation = evaluation.select(range(min(args.max_eval_samples, len(evaluation))))
+    loader_kwargs = {"collate_fn": collate_pixel_values, "num_workers": args.dataloader_num_workers}
+    train_loader = torch.utils.data.DataLoader(
+        with_pixel_values(train, transform), batch_size=args.train_batch_size, shuffle=True, drop_last=True,
+        **loader_kwargs,
+    )  # fmt: skip
+    eval_loader = torch.utils.data.DataLoader(
+        with_pixel_values(evaluation, transform), batch_size=args.eval_batch_size, **loader_kwargs
+    )
+    if len(train_loader) == 0:
+        raise ValueError(f"The training split has fewer images than --train_batch_size={args.train_batch_size}.")
+    return train_loader, eval_loader
+
+
+def save_validation_grid(model, pixel_values: torch.Tensor, path: Path) -> None:
+    was_training = model.training
+    model.eval()
+    reconstructions = model.decode_ids(model.encode_to_ids(pixel_values))
+    model.train(was_training)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    reconstruction_grid(pixel_values.cpu(), reconstructions.cpu()).save(path)
+
+
+def training_step(batch, model, discriminator, criterion, optimizers, accelerator, args, step) -> dict:
+    """One (accumulated) optimisation step of the tokenizer and, when it is in use, of the discriminator."""
+    optimizer, disc_optimizer, lr_scheduler = optimizers
+    real = batch["pixel_values"]
+    with accelerator.accumulate(model, discriminator):
+        output = model(real)
+        last_layer = accelerator.unwrap_model(model).decoder.conv_out.weight
+        loss, logs = criterion.generator_loss(real, output.sample, output.commit_loss, discriminator, step, last_layer)
+        accelerator.backward(loss)
+        if accelerator.sync_gradients and args.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+        optimizer.step()
+        lr_scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        if discriminator is not None and criterion.config.discriminator_trains_at(step):
+            disc_optimizer.zero_grad(set_to_none=True)  # drop what the generator's backward left here
+            disc_loss, disc_logs = criterion.discriminator_loss(real, output.sample, discriminator)
+            accelerator.backward(disc_loss)
+            disc_optimizer.step()
+            disc_optimizer.zero_grad(set_to_none=True)
+            logs.update(disc_logs)
+    logs.update(loss=loss.detach(), perplexity=output.perplexity, codebook_usage=output.codebook_usage)
+    return {name: float(value) for name, value in logs.items()}
+
+
+def out_of_time(accelerator: Accelerator, start: float, max_minutes: float | None) -> bool:
+    if max_minutes is None:
+        return False
+    flag = torch.tensor(float(time.monotonic() - start > 60 * max_minutes), device=accelerator.device)
+    return bool(accelerator.reduce(flag, reduction="sum") > 0)  # every rank stops at the same step
+
+
+def finish(accelerator, model, eval_loader, args, step: int, elapsed: float) -> dict:
+    """Save the model and write the test-set figures next to it (main process)."""
+    model = accelerator.unwrap_model(model).eval()
+    model.save_pretrained(args.output_dir)
+    results = evaluate_tokenizer(model, eval_loader, accelerator.device)
+    results.update(train_steps=step, train_minutes=elapsed / 60, eval_split=args.eval_split)
+    (Path(args.output_dir) / "eval_results.json").write_text(json.dumps(results, indent=2))
+    pixel_values = next(iter(eval_loader))["pixel_values"][:32].to(accelerator.device)
+    save_validation_grid(model, pixel_values, Path(args.output_dir) / "reconstructions.png")
+    return results
+
+
+def main(args: argparse.Namespace) -> dict | None:
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=output_dir / args.logging_dir),
+    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(args.seed)
+
+    train_loader, eval_loader = build_dataloaders(args)
+    model = build_model(args)
+    criterion_config = VQGANLossConfig(
+        reconstruction=args.reconstruction_loss, codebook_weight=args.codebook_weight,
+        feature_matching_weight=args.feature_matching_weight, lpips_weight=args.lpips_weight,
+        disc_weight=args.disc_weight, disc_start=args.disc_start,
+    )  # fmt: skip
+    lpips = LPIPSFromFile(args.lpips_model_path).to(accelerator.device) if args.lpips_model_path else None
+    criterion = VQGANLoss(criterion_config, lpips=lpips)
+    discriminator = disc_optimizer = None
+    if criterion_config.uses_discriminator:
+        discriminator = PatchDiscriminator(args.num_channels, args.disc_base_channels, args.disc_num_layers)
+        disc_optimizer = torch.optim.AdamW(
+            discriminator.parameters(), lr=args.disc_learning_rate or args.learning_rate,
+            betas=(args.adam_beta1, args.adam_beta2), weight_decay=args.adam_weight_decay,
+        )  # fmt: skip
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=args.learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2), weight_decay=args.adam_weight_decay,
+    )  # fmt: skip
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler, optimizer, num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=args.max_train_steps * accelerator.num_processes,
+    )  # fmt: skip
+    model, optimizer, train_loader, lr_scheduler = accelerator.prepare(model, optimizer, train_loader, lr_scheduler)
+    if discriminator is not None:
+        discriminator, disc_optimizer = accelerator.prepare(discriminator, disc_optimizer)
+
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        tracker_config = {k: str(v) if isinstance(v, list) else v for k, v in vars(args).items()}
+        accelerator.init_trackers("train_vqvae", config={k: v for k, v in tracker_config.items() if v is not None})
+
+    global_step = 0
+    resume_path = resolve_resume_checkpoint(output_dir, args.resume_from_checkpoint)
+    if resume_path is not None:
+        accelerator.load_state(str(resume_path))
+        global_step = checkpoint_step(resume_path)
+        logger.info(f"Resumed from {resume_path} at step {global_step}.")
+
+    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+    validation_batch = next(iter(eval_loader))["pixel_values"][:16].to(accelerator.device)
+    progress = tqdm(
+        total=args.max_train_steps, initial=global_step, desc="Steps", disable=not accelerator.is_local_main_process
+    )
+    start = time.monotonic()
+    model.train()
+    while global_step < args.max_train_steps and not out_of_time(accelerator, start, args.max_train_minutes):
+        epoch, skip = divmod(global_step, steps_per_epoch)
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
+        batches = accelerator.skip_first_batches(train_loader, skip * args.gradient_accumulation_steps)
+        for batch in batches:
+            logs = training_step(batch, model, discriminator, criterion, (optimizer, disc_optimizer, lr_scheduler),
+                                 accelerator, args, global_step)  # fmt: skip
+            if not accelerator.sync_gradients:
+                continue
+            global_step += 1
+            progress.update(1)
+            logs["lr"] = lr_scheduler.get_last_lr()[0]
+            progress.set_postfix(loss=f"{logs['loss']:.4f}", usage=f"{logs['codebook_usage']:.2f}")
+            accelerator.log(logs, step=global_step)
+            if global_step % args.checkpointing_steps == 0:
+                save_checkpoint(accelerator, output_dir, global_step, args.checkpoints_total_limit)
+            if accelerator.is_main_process and global_step % args.validation_steps == 0:
+                unwrapped = accelerator.unwrap_model(model)
+                save_validation_grid(unwrapped, validation_batch, output_dir / "validation" / f"step-{global_step}.png")
+            if global_step >= args.max_train_steps or out_of_time(accelerator, start, args.max_train_minutes):
+                break
+    progress.close()
+
+    accelerator.wait_for_everyone()
+    results = None
+    if accelerator.is_main_process:
+        results = finish(accelerator, model, eval_loader, args, global_step, time.monotonic() - start)
+        logger.info(f"Test-set results: {json.dumps(results)}")
+        print(json.dumps(results, indent=2))
+    accelerator.end_training()
+    return results
+
+
+if __name__ == "__main__":
+    main(parse_args())

@@ -1,0 +1,6 @@
+from .discriminator import PatchDiscriminator
+from .quantizer import QuantizerInfo, VectorQuantizer
+from .vq_model import VQVAEModel, VQVAEOutput
+
+
+__all__ = ["PatchDiscriminator", "QuantizerInfo", "VQVAEModel", "VQVAEOutput", "VectorQuantizer"]

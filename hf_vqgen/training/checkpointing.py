@@ -1,0 +1,67 @@
+"""Checkpoint folders `output_dir/checkpoint-<step>` written by `Accelerator.save_state`, atomically."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+from accelerate import Accelerator
+
+
+logger = logging.getLogger(__name__)
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoint folders in `output_dir`, oldest first (temporary folders of interrupted saves excluded)."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), path) for path in folder.iterdir() if (m := _CHECKPOINT.match(path.name))]
+    return [path for _, path in sorted(found)]
+
+
+def checkpoint_step(path: str | os.PathLike) -> int:
+    match = _CHECKPOINT.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{path} is not a `checkpoint-<step>` folder.")
+    return int(match.group(1))
+
+
+def resolve_resume_checkpoint(output_dir: str | os.PathLike, resume_from_checkpoint: str | None) -> Path | None:
+    """`"latest"` -> the newest checkpoint in `output_dir` (None when there is none yet); a path -> that path."""
+    if resume_from_checkpoint is None:
+        return None
+    if resume_from_checkpoint == "latest":
+        checkpoints = list_checkpoints(output_dir)
+        if not checkpoints:
+            logger.info("No checkpoint in %s: starting a new run.", output_dir)
+            return None
+        return checkpoints[-1]
+    path = Path(resume_from_checkpoint)
+    if not path.is_dir():
+        raise ValueError(f"`resume_from_checkpoint` {resume_from_checkpoint!r} is not a checkpoint folder.")
+    return path
+
+
+def save_checkpoint(accelerator: Accelerator, output_dir: str | os.PathLike, step: int, total_limit: int | None) -> Path:
+    """Save the training state as `checkpoint-<step>`: written to a temporary folder, then renamed, so that a run
+    killed mid-save never leaves a half-written checkpoint. Keeps at most `total_limit` checkpoints."""
+    final = Path(output_dir) / f"checkpoint-{step}"
+    partial = Path(output_dir) / f".partial-checkpoint-{step}"
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))  # every rank takes part; only the main process writes the model files
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(partial, final)
+        if total_limit is not None:
+            for old in list_checkpoints(output_dir)[:-total_limit]:
+                shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+    return final
