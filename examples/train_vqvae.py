@@ -41,8 +41,16 @@ from hf_vqgen.training.losses import LPIPSFromFile
 logger = get_logger(__name__)
 
 
+def _recipe_line_to_args(line: str) -> list[str]:
+    """`@recipe.args` files: any number of arguments per line, `#` starts a comment."""
+    return line.split("#", 1)[0].split()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, fromfile_prefix_chars="@"
+    )
+    parser.convert_arg_line_to_args = _recipe_line_to_args
     data = parser.add_argument_group("data")
     data.add_argument("--dataset_name", default="fashion_mnist", help="`fashion_mnist` or a Hub dataset id.")
     data.add_argument("--train_data_dir", default=None, help="Local image folder (overrides --dataset_name).")
@@ -292,7 +300,9 @@ def main(args: argparse.Namespace) -> dict | None:
                 save_checkpoint(accelerator, output_dir, global_step, args.checkpoints_total_limit)
             if accelerator.is_main_process and global_step % args.validation_steps == 0:
                 unwrapped = accelerator.unwrap_model(model)
-                save_validation_grid(unwrapped, validation_batch, output_dir / "validation" / f"step-{global_step}.png")
+                save_validation_grid(
+                    unwrapped, validation_batch, output_dir / "validation" / f"step-{global_step}.png"
+                )
             if global_step >= args.max_train_steps or out_of_time(accelerator, start, args.max_train_minutes):
                 break
     progress.close()

@@ -59,7 +59,11 @@ def _load_fashion_mnist(split: str, cache_dir: str | None) -> datasets.Dataset:
     if split not in _IDX_PREFIX:
         raise ValueError(f"Fashion-MNIST has splits {tuple(_IDX_PREFIX)}, got split={split!r}.")
     if not has_local_fashion_mnist():
-        logger.info("Fashion-MNIST IDX files not found in %s; using the Hub copy %s.", fashion_mnist_dir(), FASHION_MNIST_HUB_ID)
+        logger.info(
+            "Fashion-MNIST IDX files not found in %s; using the Hub copy %s.",
+            fashion_mnist_dir(),
+            FASHION_MNIST_HUB_ID,
+        )
         return datasets.load_dataset(FASHION_MNIST_HUB_ID, split=split, cache_dir=cache_dir)
     images_path, labels_path = _idx_paths(split)
     images = _read_idx(images_path, offset=16).reshape(-1, 28, 28)  # IDX: 16-byte header, then uint8 pixels
@@ -121,7 +125,9 @@ def load_image_dataset(
         dataset = datasets.load_dataset(name_or_path, split=split, cache_dir=cache_dir)
 
     if image_column not in dataset.column_names:
-        raise ValueError(f"`image_column` {image_column!r} is not a column of {name_or_path!r}: {dataset.column_names}.")
+        raise ValueError(
+            f"`image_column` {image_column!r} is not a column of {name_or_path!r}: {dataset.column_names}."
+        )
     keep = {image_column: "image"}
     if label_column and label_column in dataset.column_names:
         keep[label_column] = "label"

@@ -54,12 +54,22 @@ def _sample_rows(vectors: torch.Tensor, num: int) -> torch.Tensor:
     return vectors[index]
 
 
-def kmeans(vectors: torch.Tensor, num_clusters: int, num_iters: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lloyd's k-means on `vectors` (N, D); returns centroids (K, D) and cluster sizes (K,).
+def _kmeans_plus_plus(vectors: torch.Tensor, num_clusters: int) -> torch.Tensor:
+    """Seeds drawn one by one with probability proportional to the squared distance to the nearest seed so far."""
+    centroids = torch.empty(num_clusters, vectors.shape[1], dtype=vectors.dtype, device=vectors.device)
+    centroids[0] = _sample_rows(vectors, 1)[0]
+    nearest = (vectors - centroids[0]).pow(2).sum(dim=1)
+    for k in range(1, num_clusters):
+        weights = nearest if nearest.sum() > 0 else torch.ones_like(nearest)  # fewer distinct points than clusters
+        centroids[k] = vectors[torch.multinomial(weights, 1)[0]]
+        nearest = torch.minimum(nearest, (vectors - centroids[k]).pow(2).sum(dim=1))
+    return centroids
 
-    Empty clusters keep their previous centroid.
-    """
-    centroids = _sample_rows(vectors, num_clusters).clone()
+
+def kmeans(vectors: torch.Tensor, num_clusters: int, num_iters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lloyd's k-means on `vectors` (N, D) with k-means++ seeding (Arthur & Vassilvitskii 2007); returns centroids
+    (K, D) and cluster sizes (K,). Empty clusters keep their previous centroid."""
+    centroids = _kmeans_plus_plus(vectors, num_clusters)
     counts = torch.zeros(num_clusters, device=vectors.device)
     for _ in range(num_iters):
         assignment = torch.cdist(vectors, centroids).argmin(dim=1)
@@ -223,17 +233,16 @@ class VectorQuantizer(nn.Module):
             if self.training and not bool(self.initialized):
                 self._initialise_by_kmeans(flat.detach())
             ids = torch.cdist(flat, self.codebook().float()).argmin(dim=1)
+            z_q = F.embedding(ids, self.codebook()).float()  # the codes as they were when the ids were chosen
+            commitment = F.mse_loss(flat, z_q.detach())
+            loss = self.beta * commitment if self.use_ema else self.beta * commitment + F.mse_loss(z_q, flat.detach())
+            z_q = flat + (z_q - flat).detach()  # straight-through estimator
+
             counts = _all_reduce_sum(torch.bincount(ids, minlength=self.n_e).float())
             if self.training:
                 self._update_statistics(flat.detach(), ids, counts)
                 if self.dead_code_threshold > 0:
                     self._restart_dead_codes(flat.detach())
-
-            z_q = F.embedding(ids, self.codebook()).float()
-            commitment = F.mse_loss(flat, z_q.detach())
-            loss = self.beta * commitment if self.use_ema else self.beta * commitment + F.mse_loss(z_q, flat.detach())
-            z_q = flat + (z_q - flat).detach()  # straight-through estimator
-
             probs = counts / counts.sum()
             perplexity = torch.exp(-(probs * torch.log(probs + 1e-10)).sum())
             usage = (counts > 0).float().mean()

@@ -47,7 +47,9 @@ def resolve_resume_checkpoint(output_dir: str | os.PathLike, resume_from_checkpo
     return path
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: str | os.PathLike, step: int, total_limit: int | None) -> Path:
+def save_checkpoint(
+    accelerator: Accelerator, output_dir: str | os.PathLike, step: int, total_limit: int | None
+) -> Path:
     """Save the training state as `checkpoint-<step>`: written to a temporary folder, then renamed, so that a run
     killed mid-save never leaves a half-written checkpoint. Keeps at most `total_limit` checkpoints."""
     final = Path(output_dir) / f"checkpoint-{step}"

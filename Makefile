@@ -1,0 +1,65 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU wheel of this torch lies on the development machines' disk; any other pick downloads a multi-GB CUDA build.
+TORCH_VERSION ?= 2.13.0
+FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
+# OpenMP threads that busy-wait make concurrent torch processes thrash on small machines.
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: demo test test-slow quality style bench fashion-mnist clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.torch: | $(BIN)/python
+	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)"
+	touch $@
+
+$(VENV)/.installed-%: setup.cfg pyproject.toml $(VENV)/.torch
+	$(BIN)/python -m pip install -e ".[$*]"
+	touch $@
+
+# Debian's dataset-fashion-mnist when the files are missing and apt is usable; otherwise hf_vqgen.data falls back
+# to the Hub copy (needs internet).
+fashion-mnist:
+	@if [ -n "$$HF_VQGEN_FASHION_MNIST_DIR" ] || [ -f "$(FASHION_MNIST_DIR)/train-images-idx3-ubyte.gz" ]; then \
+		echo "Fashion-MNIST: local IDX files found."; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y dataset-fashion-mnist || { apt-get update && apt-get install -y dataset-fashion-mnist; } \
+		|| echo "Fashion-MNIST: apt failed; the Hub copy will be used."; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		sudo apt-get install -y dataset-fashion-mnist || echo "Fashion-MNIST: apt failed; the Hub copy will be used."; \
+	else \
+		echo "Fashion-MNIST: no local files and no usable apt; the Hub copy will be used."; \
+	fi
+
+OUTPUTS ?= outputs
+# Short version of the README's tokenizer recipe (examples/recipes/vqvae_fashion_mnist.args).
+DEMO_STEPS ?= 800
+demo: $(VENV)/.installed-dev fashion-mnist
+	$(BIN)/python examples/train_vqvae.py @examples/recipes/vqvae_fashion_mnist.args \
+		--output_dir $(OUTPUTS)/vqvae --max_train_steps $(DEMO_STEPS) --lr_warmup_steps 50
+	@echo "Wrote $(OUTPUTS)/vqvae/reconstructions.png and $(OUTPUTS)/vqvae/eval_results.json"
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest tests
+
+test-slow: $(VENV)/.installed-test
+	$(BIN)/python -m pytest tests -m slow
+
+quality: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+style: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(VENV)/.installed-dev fashion-mnist
+	$(BIN)/python benchmarks/bench_tokenizer_recipe.py
+
+clean:
+	rm -rf $(VENV) $(OUTPUTS) build *.egg-info .pytest_cache .ruff_cache
