@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,11 +31,11 @@ from hf_vqgen.models import PatchDiscriminator
 from hf_vqgen.training import (
     VQGANLoss,
     VQGANLossConfig,
+    init_trackers,
+    load_checkpoint,
     reconstruction_grid,
-    resolve_resume_checkpoint,
     save_checkpoint,
 )
-from hf_vqgen.training.checkpointing import checkpoint_step
 from hf_vqgen.training.losses import LPIPSFromFile
 
 
@@ -169,6 +170,16 @@ def build_dataloaders(args: argparse.Namespace):
     return train_loader, eval_loader
 
 
+@dataclass
+class Components:
+    model: torch.nn.Module
+    discriminator: torch.nn.Module | None
+    criterion: VQGANLoss
+    optimizers: tuple  # (optimizer, disc_optimizer or None, lr_scheduler)
+    train_loader: torch.utils.data.DataLoader
+    eval_loader: torch.utils.data.DataLoader
+
+
 def save_validation_grid(model, pixel_values: torch.Tensor, path: Path) -> None:
     was_training = model.training
     model.eval()
@@ -178,9 +189,10 @@ def save_validation_grid(model, pixel_values: torch.Tensor, path: Path) -> None:
     reconstruction_grid(pixel_values.cpu(), reconstructions.cpu()).save(path)
 
 
-def training_step(batch, model, discriminator, criterion, optimizers, accelerator, args, step) -> dict:
+def training_step(batch, parts: Components, accelerator: Accelerator, args: argparse.Namespace, step: int) -> dict:
     """One (accumulated) optimisation step of the tokenizer and, when it is in use, of the discriminator."""
-    optimizer, disc_optimizer, lr_scheduler = optimizers
+    model, discriminator, criterion = parts.model, parts.discriminator, parts.criterion
+    optimizer, disc_optimizer, lr_scheduler = parts.optimizers
     real = batch["pixel_values"]
     with accelerator.accumulate(model, discriminator):
         output = model(real)
@@ -201,6 +213,7 @@ def training_step(batch, model, discriminator, criterion, optimizers, accelerato
             disc_optimizer.zero_grad(set_to_none=True)
             logs.update(disc_logs)
     logs.update(loss=loss.detach(), perplexity=output.perplexity, codebook_usage=output.codebook_usage)
+    logs["lr"] = lr_scheduler.get_last_lr()[0]
     return {name: float(value) for name, value in logs.items()}
 
 
@@ -223,17 +236,8 @@ def finish(accelerator, model, eval_loader, args, step: int, elapsed: float) -> 
     return results
 
 
-def main(args: argparse.Namespace) -> dict | None:
-    output_dir = Path(args.output_dir)
-    accelerator = Accelerator(
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=output_dir / args.logging_dir),
-    )
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    set_seed(args.seed)
-
+def build_components(args: argparse.Namespace, accelerator: Accelerator) -> Components:
+    """Data, models, losses and optimisers, prepared by Accelerate."""
     train_loader, eval_loader = build_dataloaders(args)
     model = build_model(args)
     criterion_config = VQGANLossConfig(
@@ -242,75 +246,80 @@ def main(args: argparse.Namespace) -> dict | None:
         disc_weight=args.disc_weight, disc_start=args.disc_start,
     )  # fmt: skip
     lpips = LPIPSFromFile(args.lpips_model_path).to(accelerator.device) if args.lpips_model_path else None
-    criterion = VQGANLoss(criterion_config, lpips=lpips)
-    discriminator = disc_optimizer = None
-    if criterion_config.uses_discriminator:
-        discriminator = PatchDiscriminator(args.num_channels, args.disc_base_channels, args.disc_num_layers)
-        disc_optimizer = torch.optim.AdamW(
-            discriminator.parameters(), lr=args.disc_learning_rate or args.learning_rate,
-            betas=(args.adam_beta1, args.adam_beta2), weight_decay=args.adam_weight_decay,
-        )  # fmt: skip
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=args.learning_rate,
-        betas=(args.adam_beta1, args.adam_beta2), weight_decay=args.adam_weight_decay,
-    )  # fmt: skip
+    adam = {"betas": (args.adam_beta1, args.adam_beta2), "weight_decay": args.adam_weight_decay}
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.learning_rate, **adam)
     lr_scheduler = get_scheduler(
         args.lr_scheduler, optimizer, num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
         num_training_steps=args.max_train_steps * accelerator.num_processes,
     )  # fmt: skip
     model, optimizer, train_loader, lr_scheduler = accelerator.prepare(model, optimizer, train_loader, lr_scheduler)
-    if discriminator is not None:
+    discriminator = disc_optimizer = None
+    if criterion_config.uses_discriminator:
+        discriminator = PatchDiscriminator(args.num_channels, args.disc_base_channels, args.disc_num_layers)
+        disc_lr = args.disc_learning_rate or args.learning_rate
+        disc_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=disc_lr, **adam)
         discriminator, disc_optimizer = accelerator.prepare(discriminator, disc_optimizer)
+    return Components(
+        model, discriminator, VQGANLoss(criterion_config, lpips=lpips), (optimizer, disc_optimizer, lr_scheduler),
+        train_loader, eval_loader,
+    )  # fmt: skip
 
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        tracker_config = {k: str(v) if isinstance(v, list) else v for k, v in vars(args).items()}
-        accelerator.init_trackers("train_vqvae", config={k: v for k, v in tracker_config.items() if v is not None})
 
-    global_step = 0
-    resume_path = resolve_resume_checkpoint(output_dir, args.resume_from_checkpoint)
-    if resume_path is not None:
-        accelerator.load_state(str(resume_path))
-        global_step = checkpoint_step(resume_path)
-        logger.info(f"Resumed from {resume_path} at step {global_step}.")
-
-    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
-    validation_batch = next(iter(eval_loader))["pixel_values"][:16].to(accelerator.device)
+def train(args: argparse.Namespace, accelerator: Accelerator, parts: Components, global_step: int) -> int:
+    """The training loop, from `global_step` (resumed runs skip the batches already seen this epoch)."""
+    output_dir = Path(args.output_dir)
+    steps_per_epoch = math.ceil(len(parts.train_loader) / args.gradient_accumulation_steps)
+    validation_batch = next(iter(parts.eval_loader))["pixel_values"][:16].to(accelerator.device)
     progress = tqdm(
         total=args.max_train_steps, initial=global_step, desc="Steps", disable=not accelerator.is_local_main_process
     )
     start = time.monotonic()
-    model.train()
+    parts.model.train()
     while global_step < args.max_train_steps and not out_of_time(accelerator, start, args.max_train_minutes):
         epoch, skip = divmod(global_step, steps_per_epoch)
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
-        batches = accelerator.skip_first_batches(train_loader, skip * args.gradient_accumulation_steps)
-        for batch in batches:
-            logs = training_step(batch, model, discriminator, criterion, (optimizer, disc_optimizer, lr_scheduler),
-                                 accelerator, args, global_step)  # fmt: skip
+        parts.train_loader.set_epoch(epoch)
+        for batch in accelerator.skip_first_batches(parts.train_loader, skip * args.gradient_accumulation_steps):
+            logs = training_step(batch, parts, accelerator, args, global_step)
             if not accelerator.sync_gradients:
                 continue
             global_step += 1
             progress.update(1)
-            logs["lr"] = lr_scheduler.get_last_lr()[0]
             progress.set_postfix(loss=f"{logs['loss']:.4f}", usage=f"{logs['codebook_usage']:.2f}")
             accelerator.log(logs, step=global_step)
             if global_step % args.checkpointing_steps == 0:
                 save_checkpoint(accelerator, output_dir, global_step, args.checkpoints_total_limit)
             if accelerator.is_main_process and global_step % args.validation_steps == 0:
-                unwrapped = accelerator.unwrap_model(model)
-                save_validation_grid(
-                    unwrapped, validation_batch, output_dir / "validation" / f"step-{global_step}.png"
-                )
+                grid_path = output_dir / "validation" / f"step-{global_step}.png"
+                save_validation_grid(accelerator.unwrap_model(parts.model), validation_batch, grid_path)
             if global_step >= args.max_train_steps or out_of_time(accelerator, start, args.max_train_minutes):
                 break
     progress.close()
+    return global_step
 
+
+def main(args: argparse.Namespace) -> dict | None:
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(
+            project_dir=args.output_dir, logging_dir=f"{args.output_dir}/{args.logging_dir}"
+        ),
+    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(args.seed)
+    parts = build_components(args, accelerator)
+    if accelerator.is_main_process:
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    init_trackers(accelerator, "train_vqvae", args)
+    start_step = load_checkpoint(accelerator, args.output_dir, args.resume_from_checkpoint)
+
+    start = time.monotonic()
+    global_step = train(args, accelerator, parts, start_step)
     accelerator.wait_for_everyone()
     results = None
     if accelerator.is_main_process:
-        results = finish(accelerator, model, eval_loader, args, global_step, time.monotonic() - start)
+        results = finish(accelerator, parts.model, parts.eval_loader, args, global_step, time.monotonic() - start)
         logger.info(f"Test-set results: {json.dumps(results)}")
         print(json.dumps(results, indent=2))
     accelerator.end_training()

@@ -30,10 +30,11 @@ class VQVAEOutput(BaseOutput):
     """
 
     sample: torch.Tensor
-    commit_loss: torch.Tensor
-    token_ids: torch.LongTensor
-    perplexity: torch.Tensor
-    codebook_usage: torch.Tensor
+    # defaults let Accelerate's mixed-precision wrapper rebuild the output from a dict, as for diffusers' outputs
+    commit_loss: torch.Tensor | None = None
+    token_ids: torch.LongTensor | None = None
+    perplexity: torch.Tensor | None = None
+    codebook_usage: torch.Tensor | None = None
 
 
 class VQVAEModel(VQModel):

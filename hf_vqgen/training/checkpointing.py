@@ -67,3 +67,16 @@ def save_checkpoint(
                 shutil.rmtree(old)
     accelerator.wait_for_everyone()
     return final
+
+
+def load_checkpoint(
+    accelerator: Accelerator, output_dir: str | os.PathLike, resume_from_checkpoint: str | None
+) -> int:
+    """Restore the state saved by `save_checkpoint` when asked to (`"latest"` or a path); returns its step (0 if
+    nothing was restored)."""
+    path = resolve_resume_checkpoint(output_dir, resume_from_checkpoint)
+    if path is None:
+        return 0
+    accelerator.load_state(str(path))
+    logger.info("Resumed from %s at step %d.", path, checkpoint_step(path))
+    return checkpoint_step(path)

@@ -116,3 +116,12 @@ def test_round_trip_keeps_quantizer_options(tmp_path):
     assert loaded.quantize.dead_code_threshold == 2.0 and loaded.quantize.use_cosine
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, loaded.state_dict()[name]), name
+
+
+def test_output_survives_accelerate_mixed_precision_conversion(images):
+    from accelerate.utils.operations import convert_to_fp32
+
+    output = tiny_vqvae()(images.to(torch.bfloat16).float())
+    output = type(output)(**{k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in output.items()})
+    converted = convert_to_fp32(output)
+    assert converted.sample.dtype == torch.float32 and converted.token_ids.dtype == torch.long
