@@ -4,14 +4,18 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from diffusers import VQModel
 
 from hf_vqgen import VQVAEModel
+from hf_vqgen.models import ImageClassifier
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import evaluate  # noqa: E402
+import train_feature_extractor  # noqa: E402
 import train_vqvae  # noqa: E402
 
 
@@ -77,3 +81,82 @@ def test_train_vqvae_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit):
         train_vqvae.parse_args(argv)
     assert message in capsys.readouterr().err
+
+
+# feature extractor and evaluation
+
+
+def test_train_feature_extractor_writes_classifier_and_accuracy(tmp_path, fake_fashion_mnist):
+    output_dir = tmp_path / "classifier"
+    args = train_feature_extractor.parse_args(
+        ["--output_dir", str(output_dir), "--num_epochs", "1", "--train_batch_size", "16", "--base_channels", "4"]
+    )
+    results = train_feature_extractor.main(args)
+    assert 0.0 <= results["test_accuracy"] <= 1.0
+    assert json.loads((output_dir / "eval_results.json").read_text()) == results
+    assert (output_dir / "diffusion_pytorch_model.safetensors").is_file()
+    assert ImageClassifier.from_pretrained(output_dir).config.base_channels == 4
+
+
+@pytest.fixture
+def classifier_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_VQGEN_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    ImageClassifier(base_channels=4, feature_dim=8).save_pretrained(tmp_path / "classifier")
+    return tmp_path / "classifier"
+
+
+def test_evaluate_tokenizer(tmp_path, fake_fashion_mnist, classifier_dir):
+    tokenizer_dir = tmp_path / "vqvae"
+    train_vqvae.main(
+        train_vqvae.parse_args(TINY_VQVAE_ARGS + ["--output_dir", str(tokenizer_dir), "--max_train_steps", "1"])
+    )
+    results = evaluate.main(
+        evaluate.parse_args(
+            [
+                "--tokenizer",
+                str(tokenizer_dir),
+                "--feature_extractor",
+                str(classifier_dir),
+                "--output_dir",
+                str(tmp_path / "eval"),
+            ]
+        )
+    )
+    metrics = results["metrics"]
+    assert {"psnr", "ssim", "codebook_usage", "perplexity", "fid", "kid", "precision", "recall"} <= metrics.keys()
+    assert metrics["num_samples"] == 24
+    saved = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert saved["settings"]["tokenizer"] == str(tokenizer_dir) and "torch" in saved["versions"]
+    assert (tmp_path / "eval" / "samples.png").is_file()
+
+
+@pytest.mark.parametrize("layout", ["nhw", "nhwc", "nchw_float"])
+def test_evaluate_images_npy(tmp_path, fake_fashion_mnist, classifier_dir, layout):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(10, 28, 28), dtype=np.uint8)
+    if layout == "nhwc":
+        images = images[..., None]
+    elif layout == "nchw_float":
+        images = (images[:, None] / 127.5 - 1).astype(np.float32)
+    np.save(tmp_path / "images.npy", images)
+    results = evaluate.main(
+        evaluate.parse_args(
+            [
+                "--images_npy",
+                str(tmp_path / "images.npy"),
+                "--feature_extractor",
+                str(classifier_dir),
+                "--output_dir",
+                str(tmp_path / "eval"),
+            ]
+        )  # fmt: skip
+    )
+    assert results["metrics"]["num_samples"] == 10 and results["metrics"]["fid"] > 0
+
+
+def test_evaluate_rejects_bad_npy(tmp_path, classifier_dir):
+    np.save(tmp_path / "bad.npy", np.full((4, 1, 28, 28), 2.0, dtype=np.float32))
+    args = evaluate.parse_args(["--images_npy", str(tmp_path / "bad.npy"), "--feature_extractor", str(classifier_dir)])
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        evaluate.main(args)

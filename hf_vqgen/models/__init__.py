@@ -1,6 +1,7 @@
+from .classifier import ImageClassifier
 from .discriminator import PatchDiscriminator
 from .quantizer import QuantizerInfo, VectorQuantizer
 from .vq_model import VQVAEModel, VQVAEOutput
 
 
-__all__ = ["PatchDiscriminator", "QuantizerInfo", "VQVAEModel", "VQVAEOutput", "VectorQuantizer"]
+__all__ = ["ImageClassifier", "PatchDiscriminator", "QuantizerInfo", "VQVAEModel", "VQVAEOutput", "VectorQuantizer"]

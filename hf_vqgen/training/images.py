@@ -22,3 +22,10 @@ def reconstruction_grid(originals: torch.Tensor, reconstructions: torch.Tensor, 
     for start in range(0, cols * (originals.shape[0] // cols), cols):
         rows += to_pil_images(originals[start : start + cols]) + to_pil_images(reconstructions[start : start + cols])
     return make_image_grid(rows, rows=len(rows) // cols, cols=cols, resize=resize)
+
+
+def image_grid(images: torch.Tensor, columns: int = 8, resize: int | None = None):
+    """Grid of (B, C, H, W) images in [-1, 1], `columns` wide; a last incomplete row is dropped."""
+    columns = min(columns, images.shape[0])
+    rows = images.shape[0] // columns
+    return make_image_grid(to_pil_images(images[: rows * columns]), rows=rows, cols=columns, resize=resize)

@@ -1,0 +1,128 @@
+#!/usr/bin/env python
+"""Score a tokenizer or a set of generated images against a dataset split; writes one JSON and a sample grid.
+
+    # a tokenizer: PSNR, SSIM, codebook usage / perplexity and reconstruction FID (rFID) on the test split
+    python examples/evaluate.py --tokenizer outputs/vqvae --output_dir eval/vqvae
+    # any generator's images, as .npy: uint8 (N, H, W), (N, H, W, C) or (N, C, H, W), or float (N, C, H, W) in [-1, 1]
+    python examples/evaluate.py --images_npy samples.npy --output_dir eval/samples
+
+FID / KID / precision / recall / classifier score are computed in the feature space of `--feature_extractor`
+(default: the Fashion-MNIST classifier shipped in benchmarks/assets/); compare figures only at equal sample counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hf_vqgen import VQVAEModel
+from hf_vqgen.evaluation import score_images
+from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
+from hf_vqgen.metrics import codebook_statistics, psnr, ssim
+from hf_vqgen.training.images import image_grid, reconstruction_grid
+
+
+DEFAULT_EXTRACTOR = Path(__file__).resolve().parents[1] / "benchmarks" / "assets" / "fashion_mnist_classifier"
+PACKAGES = ("hf_vqgen", "torch", "diffusers", "transformers", "accelerate", "datasets")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--tokenizer", help="Folder of a saved VQVAEModel.")
+    source.add_argument("--images_npy", help="A .npy array of images from any generator.")
+    parser.add_argument("--dataset_name", default="fashion_mnist")
+    parser.add_argument("--split", default="test", help="Reference split.")
+    parser.add_argument("--resolution", type=int, default=28)
+    parser.add_argument("--num_channels", type=int, default=1, choices=(1, 3))
+    parser.add_argument("--num_samples", type=int, default=10000, help="Images scored (the first N).")
+    parser.add_argument(
+        "--feature_extractor", default=str(DEFAULT_EXTRACTOR), help="Classifier folder or 'inception'."
+    )
+    parser.add_argument("--batch_size", type=int, default=250)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output_dir", default="eval-results")
+    args = parser.parse_args(argv)
+    if args.num_samples < 2 or args.batch_size < 1:
+        parser.error("--num_samples must be >= 2 and --batch_size >= 1")
+    return args
+
+
+def images_from_npy(path: str, num_samples: int) -> torch.Tensor:
+    """An image array as (N, C, H, W) float in [-1, 1]; the layout is told apart by where the 1 or 3 channels are."""
+    array = np.load(path, allow_pickle=False)[:num_samples]
+    if array.ndim == 3:
+        array = array[:, None]
+    elif array.ndim == 4 and array.shape[-1] in (1, 3) and array.shape[1] not in (1, 3):
+        array = array.transpose(0, 3, 1, 2)
+    if array.ndim != 4 or array.shape[1] not in (1, 3):
+        raise ValueError(f"--images_npy must hold (N, H, W), (N, H, W, C) or (N, C, H, W) images, got {array.shape}.")
+    if array.dtype == np.uint8:
+        return torch.from_numpy(array.astype(np.float32) / 127.5 - 1.0)
+    images = torch.from_numpy(array.astype(np.float32))
+    if not torch.isfinite(images).all() or images.min() < -1.0 or images.max() > 1.0:
+        raise ValueError("Float --images_npy arrays must be finite and in [-1, 1] (or pass uint8 in [0, 255]).")
+    return images
+
+
+@torch.no_grad()
+def reconstruct(tokenizer: VQVAEModel, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, dict]:
+    """Reconstructions through the token bottleneck, and PSNR / SSIM / codebook figures."""
+    reconstructions, counts = [], torch.zeros(tokenizer.config.num_vq_embeddings, dtype=torch.long)
+    for start in tqdm(range(0, len(images), batch_size), desc="Reconstructing"):
+        token_ids = tokenizer.encode_to_ids(images[start : start + batch_size])
+        counts += torch.bincount(token_ids.flatten(), minlength=counts.numel())
+        reconstructions.append(tokenizer.decode_ids(token_ids))
+    reconstructions = torch.cat(reconstructions)
+    figures = {
+        "psnr": float(psnr(reconstructions, images).mean()),
+        "ssim": float(ssim(reconstructions, images).mean()),
+        **codebook_statistics(counts),
+    }
+    return reconstructions, figures
+
+
+def main(args: argparse.Namespace) -> dict:
+    torch.manual_seed(args.seed)
+    output_dir = Path(args.output_dir)
+    timings, start = {}, time.monotonic()
+    extractor = load_feature_extractor(args.feature_extractor)
+    results = {"metrics": {}, "settings": vars(args).copy()}
+    if args.tokenizer:
+        tokenizer = VQVAEModel.from_pretrained(args.tokenizer).eval()
+        originals = load_split_images(
+            args.dataset_name, args.split, args.resolution, args.num_channels, args.num_samples
+        )
+        images, results["metrics"] = reconstruct(tokenizer, originals, args.batch_size)
+        grid = reconstruction_grid(originals[:32], images[:32])
+        results["settings"]["what"] = "tokenizer reconstructions of the reference split (rFID)"
+    else:
+        images = images_from_npy(args.images_npy, args.num_samples)
+        grid = image_grid(images[:64], columns=8)
+        results["settings"]["what"] = "images from --images_npy"
+    timings["generate_seconds"] = time.monotonic() - start
+
+    start = time.monotonic()
+    results["metrics"].update(score_images(images, extractor, args.dataset_name, args.split))
+    timings["score_seconds"] = time.monotonic() - start
+    results["timings"] = timings
+    results["versions"] = {name: importlib.metadata.version(name) for name in PACKAGES}
+    results["versions"]["python"] = platform.python_version()
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "results.json").write_text(json.dumps(results, indent=2))
+    grid.save(output_dir / "samples.png")
+    print(json.dumps(results["metrics"], indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main(parse_args())

@@ -1,0 +1,120 @@
+#!/usr/bin/env python
+"""Train the `ImageClassifier` whose features the dataset-specific FID / KID / precision / recall use.
+
+    python examples/train_feature_extractor.py --output_dir feature-extractor-fashion-mnist
+
+Saves `save_pretrained(output_dir)` (safetensors) and `eval_results.json` with the test accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from diffusers.optimization import get_scheduler
+from tqdm.auto import tqdm
+
+from hf_vqgen import PixelTransform, load_image_dataset, with_pixel_values
+from hf_vqgen.data import collate_pixel_values
+from hf_vqgen.models import ImageClassifier
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset_name", default="fashion_mnist")
+    parser.add_argument("--resolution", type=int, default=28)
+    parser.add_argument("--num_channels", type=int, default=1, choices=(1, 3))
+    parser.add_argument("--output_dir", default="feature-extractor")
+    parser.add_argument("--num_epochs", type=int, default=6)
+    parser.add_argument("--train_batch_size", type=int, default=128)
+    parser.add_argument("--learning_rate", type=float, default=3e-3)
+    parser.add_argument("--weight_decay", type=float, default=5e-4)
+    parser.add_argument("--base_channels", type=int, default=32)
+    parser.add_argument("--feature_dim", type=int, default=128)
+    parser.add_argument("--max_train_samples", type=int, default=None)
+    parser.add_argument("--max_eval_samples", type=int, default=None)
+    parser.add_argument("--mixed_precision", default=None, choices=("no", "fp16", "bf16"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.num_epochs < 1 or args.train_batch_size < 1:
+        parser.error("--num_epochs and --train_batch_size must be >= 1")
+    return args
+
+
+def augment(pixel_values: torch.Tensor) -> torch.Tensor:
+    """Random horizontal flips and shifts of up to 2 pixels (black borders), batched."""
+    flip = torch.rand(pixel_values.shape[0], device=pixel_values.device) < 0.5
+    pixel_values = torch.where(flip[:, None, None, None], pixel_values.flip(-1), pixel_values)
+    padded = F.pad(pixel_values, (2, 2, 2, 2), value=-1.0)
+    dy, dx = torch.randint(0, 5, (2,)).tolist()  # one shift per batch keeps this a cheap slice
+    return padded[..., dy : dy + pixel_values.shape[-2], dx : dx + pixel_values.shape[-1]]
+
+
+def loader(args, split: str, limit: int | None, shuffle: bool) -> torch.utils.data.DataLoader:
+    dataset = load_image_dataset(args.dataset_name, split=split)
+    if "label" not in dataset.column_names:
+        raise ValueError(f"{args.dataset_name!r} has no `label` column: a classifier needs labels.")
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    rows = with_pixel_values(dataset, PixelTransform(args.resolution, args.num_channels))
+    return torch.utils.data.DataLoader(
+        rows, batch_size=args.train_batch_size, shuffle=shuffle, collate_fn=collate_pixel_values, drop_last=shuffle
+    )
+
+
+@torch.no_grad()
+def accuracy(model, dataloader) -> float:
+    model.eval()
+    correct = total = 0
+    for batch in dataloader:
+        _, logits = model(batch["pixel_values"])
+        correct += int((logits.argmax(-1) == batch["label"]).sum())
+        total += batch["label"].numel()
+    return correct / total
+
+
+def main(args: argparse.Namespace) -> dict:
+    accelerator = Accelerator(mixed_precision=args.mixed_precision)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(args.seed)
+    train_loader = loader(args, "train", args.max_train_samples, shuffle=True)
+    test_loader = loader(args, "test", args.max_eval_samples, shuffle=False)
+    num_classes = len(set(train_loader.dataset["label"]))
+    model = ImageClassifier(args.num_channels, num_classes, args.base_channels, args.feature_dim)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    total_steps = args.num_epochs * len(train_loader)
+    scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=total_steps // 50, num_training_steps=total_steps)
+    model, optimizer, train_loader, test_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, test_loader, scheduler
+    )
+
+    progress = tqdm(total=total_steps, desc="Steps", disable=not accelerator.is_local_main_process)
+    for _ in range(args.num_epochs):
+        model.train()
+        for batch in train_loader:
+            _, logits = model(augment(batch["pixel_values"]))
+            loss = F.cross_entropy(logits, batch["label"], label_smoothing=0.1)
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.3f}")
+    progress.close()
+
+    results = {"test_accuracy": accuracy(model, test_loader), "epochs": args.num_epochs, "dataset": args.dataset_name}
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(args.output_dir)
+        (Path(args.output_dir) / "eval_results.json").write_text(json.dumps(results, indent=2))
+        print(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main(parse_args())
