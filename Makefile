@@ -58,8 +58,13 @@ style: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# One job at a time: two torch processes on a small machine distort each other's figures.
 bench: $(VENV)/.installed-dev fashion-mnist
-	$(BIN)/python benchmarks/bench_tokenizer_recipe.py
+	$(BIN)/python benchmarks/bench_tokenizer_recipe.py --variants recipe stock
+	$(BIN)/python benchmarks/calibrate_metrics.py
+	$(BIN)/python benchmarks/bench_throughput.py --tokenizer benchmarks/results/runs/recipe
+	$(BIN)/python benchmarks/baseline_ddpm.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) $(OUTPUTS) build *.egg-info .pytest_cache .ruff_cache
