@@ -17,6 +17,7 @@ import datasets
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+from tqdm.auto import tqdm
 
 
 logger = logging.getLogger(__name__)
@@ -206,3 +207,86 @@ def collate_pixel_values(examples: list[dict]) -> dict[str, torch.Tensor]:
     if "label" in examples[0]:
         batch["label"] = torch.tensor([example["label"] for example in examples], dtype=torch.long)
     return batch
+
+
+# token datasets
+
+TOKENIZER_IDENTITY_FILE = "hf_vqgen_tokenizer.json"
+
+
+def tokenizer_identity(vqvae) -> dict:
+    """What a token dataset must match to be modelled with this tokenizer: codebook size, grid, weights hash."""
+    from .utils import state_dict_digest
+
+    height, width = vqvae.latent_shape
+    return {
+        "num_vq_embeddings": vqvae.config.num_vq_embeddings,
+        "grid_height": height,
+        "grid_width": width,
+        "sample_size": vqvae.config.sample_size,
+        "in_channels": vqvae.config.in_channels,
+        "weights_sha256": state_dict_digest(vqvae.state_dict()),
+    }
+
+
+def save_token_dataset(dataset: datasets.DatasetDict, path: str | os.PathLike, identity: dict) -> None:
+    """`save_to_disk` plus the tokenizer's identity, written to a temporary folder and renamed (no half datasets)."""
+    import json
+    import shutil
+
+    final, partial = Path(path), Path(f"{path}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    dataset.save_to_disk(str(partial))
+    (partial / TOKENIZER_IDENTITY_FILE).write_text(json.dumps(identity, indent=2))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
+
+
+def load_token_dataset(path: str | os.PathLike, vqvae=None) -> tuple[datasets.DatasetDict, dict]:
+    """A token dataset written by `examples/encode_dataset.py` and its tokenizer identity. With `vqvae`, raise a
+    `ValueError` unless the tokens came from exactly that tokenizer."""
+    import json
+
+    identity_file = Path(path) / TOKENIZER_IDENTITY_FILE
+    if not identity_file.is_file():
+        raise ValueError(
+            f"{path} is not a token dataset from examples/encode_dataset.py (no {TOKENIZER_IDENTITY_FILE})."
+        )
+    identity = json.loads(identity_file.read_text())
+    if vqvae is not None:
+        expected = tokenizer_identity(vqvae)
+        differing = [key for key in expected if identity.get(key) != expected[key]]
+        if differing:
+            raise ValueError(
+                f"The token dataset at {path} was made by another tokenizer ({', '.join(differing)} differ: "
+                f"{ {k: identity.get(k) for k in differing} } vs { {k: expected[k] for k in differing} })."
+            )
+    return datasets.load_from_disk(str(path)), identity
+
+
+@torch.no_grad()
+def encode_image_dataset(
+    vqvae, dataset: datasets.Dataset, accelerator, batch_size: int = 256, resize_mode: str = "resize"
+) -> datasets.Dataset:
+    """Token grids of an image dataset (`token_ids`: h*w ids in raster order, int16; `label` if present), batched
+    and without gradients; under several Accelerate processes each encodes its share and all get the whole result,
+    in order."""
+    transform = PixelTransform(vqvae.config.sample_size, vqvae.config.in_channels, resize_mode)
+    loader = torch.utils.data.DataLoader(
+        with_pixel_values(dataset, transform), batch_size=batch_size, collate_fn=collate_pixel_values
+    )
+    loader = accelerator.prepare_data_loader(loader)  # each process encodes its share, in order
+    columns = {"token_ids": [], "label": []}
+    for batch in tqdm(loader, desc="Encoding", disable=not accelerator.is_local_main_process):
+        token_ids = vqvae.encode_to_ids(batch["pixel_values"]).flatten(1)
+        columns["token_ids"].append(accelerator.gather_for_metrics(token_ids).cpu())
+        if "label" in batch:
+            columns["label"].append(accelerator.gather_for_metrics(batch["label"]).cpu())
+    data = {"token_ids": torch.cat(columns["token_ids"]).to(torch.int16).numpy()}
+    features = {"token_ids": datasets.Sequence(datasets.Value("int16"))}
+    if columns["label"]:
+        data["label"] = torch.cat(columns["label"]).numpy()
+        features["label"] = dataset.features["label"]
+    return datasets.Dataset.from_dict(
+        {k: list(v) if k == "token_ids" else v.tolist() for k, v in data.items()}, features=datasets.Features(features)
+    )

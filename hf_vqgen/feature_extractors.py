@@ -9,7 +9,6 @@ cached features of reference dataset splits.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .data import PixelTransform, load_image_dataset, with_pixel_values
 from .models import ImageClassifier
+from .utils import state_dict_digest
 
 
 logger = logging.getLogger(__name__)
@@ -36,20 +36,12 @@ class FeatureExtractor(Protocol):
         """Images (B, C, H, W) in [-1, 1] -> features (B, D) and class logits (B, K) or None."""
 
 
-def _tensor_digest(state_dict: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(state_dict):
-        digest.update(name.encode())
-        digest.update(state_dict[name].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:12]
-
-
 class ClassifierFeatureExtractor:
     """Penultimate-layer features and logits of an [`ImageClassifier`] (eval mode, no grad)."""
 
     def __init__(self, classifier: ImageClassifier):
         self.classifier = classifier.eval()
-        self.identity = f"classifier-{_tensor_digest(classifier.state_dict())}"
+        self.identity = f"classifier-{state_dict_digest(classifier.state_dict(), length=12)}"
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> ClassifierFeatureExtractor:

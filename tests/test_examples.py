@@ -9,12 +9,15 @@ import pytest
 import torch
 from diffusers import VQModel
 
-from hf_vqgen import VQVAEModel
+from hf_vqgen import VQGenPipeline, VQVAEModel
+from hf_vqgen.data import load_token_dataset
 from hf_vqgen.models import ImageClassifier
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import encode_dataset  # noqa: E402
 import evaluate  # noqa: E402
+import train_prior  # noqa: E402
 import train_feature_extractor  # noqa: E402
 import train_vqvae  # noqa: E402
 
@@ -160,3 +163,97 @@ def test_evaluate_rejects_bad_npy(tmp_path, classifier_dir):
     args = evaluate.parse_args(["--images_npy", str(tmp_path / "bad.npy"), "--feature_extractor", str(classifier_dir)])
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         evaluate.main(args)
+
+
+# the autoregressive chain
+
+
+TINY_PRIOR_ARGS = ["--n_layer", "1", "--n_head", "2", "--n_embd", "16", "--train_batch_size", "8", "--report_to", "none",
+                   "--num_validation_images", "4", "--eval_batch_size", "8"]  # fmt: skip
+
+
+@pytest.fixture
+def tiny_tokenizer(tmp_path, fake_fashion_mnist):
+    output_dir = tmp_path / "vqvae"
+    train_vqvae.main(
+        train_vqvae.parse_args(TINY_VQVAE_ARGS + ["--output_dir", str(output_dir), "--max_train_steps", "2"])
+    )
+    return output_dir
+
+
+def test_encode_dataset_writes_token_grids_with_tokenizer_identity(tmp_path, tiny_tokenizer):
+    tokens_dir = tmp_path / "tokens"
+    encode_dataset.main(
+        encode_dataset.parse_args(
+            ["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(tokens_dir), "--batch_size", "10"]
+        )
+    )
+    tokens, identity = load_token_dataset(tokens_dir, VQVAEModel.from_pretrained(tiny_tokenizer))
+    assert len(tokens["train"]) == 48 and len(tokens["test"]) == 24
+    assert tokens["train"].features["token_ids"].feature.dtype == "int16"
+    assert len(tokens["train"][0]["token_ids"]) == 14 * 14 and identity["num_vq_embeddings"] == 16
+    # the same images through the tokenizer directly give the same ids, in order
+    from hf_vqgen.feature_extractors import load_split_images
+
+    direct = VQVAEModel.from_pretrained(tiny_tokenizer).encode_to_ids(
+        load_split_images("fashion_mnist", "test", 28, 1)
+    )
+    assert torch.equal(torch.tensor(tokens["test"]["token_ids"]).long(), direct.flatten(1))
+
+
+def test_token_dataset_from_another_tokenizer_is_refused(tmp_path, tiny_tokenizer):
+    tokens_dir = tmp_path / "tokens"
+    encode_dataset.main(
+        encode_dataset.parse_args(["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(tokens_dir)])
+    )
+    other = VQVAEModel.from_pretrained(tiny_tokenizer)
+    with torch.no_grad():
+        other.quantize.embedding.weight.add_(1.0)
+    with pytest.raises(ValueError, match="another tokenizer.*weights_sha256"):
+        load_token_dataset(tokens_dir, other)
+
+
+def test_ar_chain_end_to_end(tmp_path, tiny_tokenizer):
+    tokens_dir = tmp_path / "tokens"
+    encode_dataset.main(
+        encode_dataset.parse_args(["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(tokens_dir)])
+    )
+    output_dir = tmp_path / "ar"
+    results = train_prior.main(
+        train_prior.parse_args(
+            TINY_PRIOR_ARGS
+            + [
+                "--vqvae_name_or_path",
+                str(tiny_tokenizer),
+                "--tokens_dir",
+                str(tokens_dir),
+                "--output_dir",
+                str(output_dir),
+                "--max_train_steps",
+                "2",
+                "--use_ema",
+            ]
+        )  # fmt: skip
+    )
+    assert results["train_steps"] == 2 and results["eval_bits_per_token"] > 0
+    assert (output_dir / "model_index.json").is_file() and (output_dir / "prior" / "model.safetensors").is_file()
+    assert (output_dir / "samples.png").is_file()
+
+    pipeline = VQGenPipeline.from_pretrained(output_dir)
+    first = pipeline(
+        batch_size=3, class_labels=[0, 1, 2], generator=torch.Generator().manual_seed(0), output_type="pt"
+    )
+    again = VQGenPipeline.from_pretrained(output_dir)(
+        batch_size=3, class_labels=[0, 1, 2], generator=torch.Generator().manual_seed(0), output_type="pt"
+    )
+    assert first.images.shape == (3, 1, 28, 28) and torch.equal(first.images, again.images)
+    assert torch.equal(first.token_ids, again.token_ids)
+
+
+def test_train_prior_encodes_images_once_when_no_tokens_given(tmp_path, tiny_tokenizer):
+    output_dir = tmp_path / "ar"
+    args = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(output_dir),
+                              "--max_train_steps", "1", "--unconditional"]  # fmt: skip
+    train_prior.main(train_prior.parse_args(args))
+    assert (output_dir / "tokens" / "hf_vqgen_tokenizer.json").is_file()
+    assert VQGenPipeline.from_pretrained(output_dir).prior.config.num_classes == 0

@@ -1,0 +1,261 @@
+#!/usr/bin/env python
+"""Train a prior over VQ-VAE token grids with Accelerate and save the whole pipeline.
+
+    accelerate launch examples/train_prior.py --prior_type ar --vqvae_name_or_path outputs/vqvae \
+        --tokens_dir outputs/tokens --output_dir outputs/ar-pipeline
+
+Without `--tokens_dir` the image dataset (`--dataset_name`) is encoded once with the tokenizer and cached in
+`output_dir/tokens`. `--prior_type ar` trains a stock `GPT2LMHeadModel` with next-token cross entropy on the code
+positions; the run ends with `VQGenPipeline.save_pretrained(output_dir)` and `eval_results.json` (held-out bits per
+token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from tqdm.auto import tqdm
+from transformers import GPT2LMHeadModel
+
+from hf_vqgen import TokenLayout, VQGenPipeline, VQVAEModel, load_image_dataset
+from hf_vqgen.data import encode_image_dataset, load_token_dataset, save_token_dataset, tokenizer_identity
+from hf_vqgen.training import init_trackers, load_checkpoint, save_checkpoint
+from hf_vqgen.training.images import image_grid
+from hf_vqgen.training.priors import bits_per_token, build_batch, weight_decay_groups
+
+
+logger = logging.getLogger(__name__)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, fromfile_prefix_chars="@"
+    )
+    parser.convert_arg_line_to_args = lambda line: line.split("#", 1)[0].split()
+    parser.add_argument("--prior_type", default="ar", choices=("ar",))
+    data = parser.add_argument_group("data")
+    data.add_argument("--vqvae_name_or_path", required=True)
+    data.add_argument("--tokens_dir", default=None, help="Token dataset from examples/encode_dataset.py.")
+    data.add_argument("--dataset_name", default="fashion_mnist", help="Image dataset, when --tokens_dir is not given.")
+    data.add_argument("--eval_split", default="test")
+    data.add_argument("--unconditional", action="store_true", help="Ignore class labels.")
+    data.add_argument("--max_train_samples", type=int, default=None)
+    model = parser.add_argument_group("model")
+    model.add_argument("--n_layer", type=int, default=4)
+    model.add_argument("--n_head", type=int, default=4)
+    model.add_argument("--n_embd", type=int, default=128)
+    model.add_argument("--dropout", type=float, default=0.1)
+    model.add_argument("--class_dropout", type=float, default=0.1, help="Label -> null class rate, for CFG.")
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_dir", default="prior-pipeline")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--train_batch_size", type=int, default=64)
+    train.add_argument("--eval_batch_size", type=int, default=256)
+    train.add_argument("--max_train_steps", type=int, default=3000)
+    train.add_argument("--learning_rate", type=float, default=1e-3)
+    train.add_argument("--weight_decay", type=float, default=0.1)
+    train.add_argument("--lr_scheduler", default="cosine")
+    train.add_argument("--lr_warmup_steps", type=int, default=100)
+    train.add_argument("--max_grad_norm", type=float, default=1.0)
+    train.add_argument("--use_ema", action="store_true")
+    train.add_argument("--ema_decay", type=float, default=0.999)
+    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    train.add_argument("--mixed_precision", default=None, choices=("no", "fp16", "bf16"))
+    train.add_argument("--checkpointing_steps", type=int, default=1000)
+    train.add_argument("--checkpoints_total_limit", type=int, default=None)
+    train.add_argument("--resume_from_checkpoint", default=None)
+    train.add_argument("--validation_steps", type=int, default=500)
+    train.add_argument("--num_validation_images", type=int, default=16)
+    train.add_argument("--report_to", default="tensorboard")
+    train.add_argument("--logging_dir", default="logs")
+    train.add_argument("--push_to_hub", action="store_true")
+    train.add_argument("--hub_model_id", default=None)
+    args = parser.parse_args(argv)
+    if args.max_train_steps < 1 or args.train_batch_size < 1 or args.eval_batch_size < 1:
+        parser.error("--max_train_steps, --train_batch_size and --eval_batch_size must be >= 1")
+    if not 0 <= args.class_dropout < 1:
+        parser.error("--class_dropout must be in [0, 1)")
+    if args.push_to_hub and not args.hub_model_id:
+        parser.error("--push_to_hub needs --hub_model_id")
+    return args
+
+
+def load_tokens(args, vqvae: VQVAEModel, accelerator: Accelerator):
+    """(train, eval) token datasets, checked against the tokenizer; encoded from images once when needed."""
+    tokens_dir = args.tokens_dir or str(Path(args.output_dir) / "tokens")
+    if args.tokens_dir is None and not Path(tokens_dir).is_dir():
+        splits = {}
+        for split in ("train", args.eval_split):
+            splits[split] = encode_image_dataset(
+                vqvae, load_image_dataset(args.dataset_name, split=split), accelerator
+            )
+        if accelerator.is_main_process:
+            import datasets
+
+            save_token_dataset(datasets.DatasetDict(splits), tokens_dir, tokenizer_identity(vqvae))
+        accelerator.wait_for_everyone()
+    tokens, _ = load_token_dataset(tokens_dir, vqvae)
+    train = tokens["train"]
+    if args.max_train_samples is not None:
+        train = train.select(range(min(args.max_train_samples, len(train))))
+    return train.with_format("torch"), tokens[args.eval_split].with_format("torch")
+
+
+def count_classes(tokens) -> int:
+    """Classes of a token dataset's `label` column (its ClassLabel names, else max + 1); 0 without labels."""
+    if "label" not in tokens.column_names:
+        return 0
+    feature = tokens.features["label"]
+    return feature.num_classes if hasattr(feature, "num_classes") else int(max(tokens.with_format(None)["label"])) + 1
+
+
+def build_prior(args, layout: TokenLayout) -> GPT2LMHeadModel:
+    return GPT2LMHeadModel(layout.gpt2_config(args.n_layer, args.n_head, args.n_embd, args.dropout))
+
+
+@torch.no_grad()
+def evaluate_bits(prior, loader, layout, accelerator) -> float:
+    prior.eval()
+    total_nats, total_tokens = 0.0, 0
+    for batch in loader:
+        input_ids, labels = build_batch(batch, layout, class_dropout=0.0)
+        loss = prior(input_ids=input_ids, labels=labels).loss.float()
+        count = torch.tensor(float((labels[:, 1:] != -100).sum()), device=loss.device)
+        total_nats += float(accelerator.reduce(loss * count, reduction="sum"))
+        total_tokens += int(accelerator.reduce(count, reduction="sum"))
+    prior.train()
+    return bits_per_token(total_nats / max(total_tokens, 1))
+
+
+def save_samples(vqvae, prior, layout: TokenLayout, args, path: Path) -> None:
+    was_training = prior.training
+    pipeline = VQGenPipeline(vqvae=vqvae, prior=prior.eval())
+    pipeline.set_progress_bar_config(disable=True)
+    count = args.num_validation_images
+    labels = torch.arange(count) % layout.num_classes if layout.num_classes else None
+    samples = pipeline(count, class_labels=labels, generator=torch.Generator().manual_seed(0), output_type="pt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(samples.images * 2 - 1, columns=min(8, count)).save(path)
+    prior.train(was_training)
+
+
+def main(args: argparse.Namespace) -> dict | None:
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(args.output_dir, logging_dir=f"{args.output_dir}/{args.logging_dir}"),
+    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(args.seed)
+    vqvae = VQVAEModel.from_pretrained(args.vqvae_name_or_path).to(accelerator.device).eval()
+    train_tokens, eval_tokens = load_tokens(args, vqvae, accelerator)
+    num_classes = 0 if args.unconditional else count_classes(train_tokens)
+    layout = TokenLayout.for_tokenizer(vqvae, num_classes=num_classes)
+    prior = build_prior(args, layout)
+    optimizer = torch.optim.AdamW(
+        weight_decay_groups(prior, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
+    )
+    train_loader = torch.utils.data.DataLoader(
+        train_tokens, batch_size=args.train_batch_size, shuffle=True, drop_last=True
+    )
+    eval_loader = torch.utils.data.DataLoader(eval_tokens, batch_size=args.eval_batch_size)
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler, optimizer, num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=args.max_train_steps * accelerator.num_processes,
+    )  # fmt: skip
+    prior, optimizer, train_loader, eval_loader, lr_scheduler = accelerator.prepare(
+        prior, optimizer, train_loader, eval_loader, lr_scheduler
+    )
+    ema = None
+    if args.use_ema:
+        ema = EMAModel(accelerator.unwrap_model(prior).parameters(), decay=args.ema_decay)
+        ema.to(accelerator.device)
+        accelerator.register_for_checkpointing(ema)
+    if accelerator.is_main_process:
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    init_trackers(accelerator, "train_prior", args)
+    global_step = load_checkpoint(accelerator, args.output_dir, args.resume_from_checkpoint)
+
+    global_step = train(
+        args, accelerator, (prior, optimizer, lr_scheduler, ema), train_loader, layout, global_step, vqvae, eval_loader
+    )
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(prior)
+    if ema is not None:
+        ema.copy_to(unwrapped.parameters())  # ship the averaged weights
+    results = {
+        "eval_bits_per_token": evaluate_bits(prior, eval_loader, layout, accelerator),
+        "train_steps": global_step,
+    }
+    results["eval_bits_per_image"] = results["eval_bits_per_token"] * layout.num_tokens
+    if accelerator.is_main_process:
+        pipeline = VQGenPipeline(vqvae=vqvae, prior=unwrapped.eval())
+        pipeline.save_pretrained(args.output_dir)
+        (Path(args.output_dir) / "eval_results.json").write_text(json.dumps(results, indent=2))
+        save_samples(vqvae, unwrapped, layout, args, Path(args.output_dir) / "samples.png")
+        if args.push_to_hub:
+            pipeline.push_to_hub(args.hub_model_id, ignore_patterns=["checkpoint-*", "logs/*", "tokens/*"])
+        print(json.dumps(results, indent=2))
+    accelerator.end_training()
+    return results if accelerator.is_main_process else None
+
+
+def train(args, accelerator, state, train_loader, layout, global_step, vqvae, eval_loader) -> int:
+    prior, optimizer, lr_scheduler, ema = state
+    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+    progress = tqdm(
+        total=args.max_train_steps, initial=global_step, desc="Steps", disable=not accelerator.is_local_main_process
+    )
+    prior.train()
+    while global_step < args.max_train_steps:
+        epoch, skip = divmod(global_step, steps_per_epoch)
+        train_loader.set_epoch(epoch)
+        for batch in accelerator.skip_first_batches(train_loader, skip * args.gradient_accumulation_steps):
+            with accelerator.accumulate(prior):
+                input_ids, labels = build_batch(batch, layout, args.class_dropout)
+                loss = prior(input_ids=input_ids, labels=labels).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(prior.parameters(), args.max_grad_norm)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            if not accelerator.sync_gradients:
+                continue
+            if ema is not None:
+                ema.step(accelerator.unwrap_model(prior).parameters())
+            global_step += 1
+            progress.update(1)
+            logs = {
+                "loss": loss.item(),
+                "bits_per_token": bits_per_token(loss.item()),
+                "lr": lr_scheduler.get_last_lr()[0],
+            }
+            progress.set_postfix(bits=f"{logs['bits_per_token']:.3f}")
+            accelerator.log(logs, step=global_step)
+            if global_step % args.checkpointing_steps == 0:
+                save_checkpoint(accelerator, args.output_dir, global_step, args.checkpoints_total_limit)
+            if global_step % args.validation_steps == 0:
+                eval_bits = evaluate_bits(prior, eval_loader, layout, accelerator)
+                accelerator.log({"eval_bits_per_token": eval_bits}, step=global_step)
+                if accelerator.is_main_process:
+                    path = Path(args.output_dir) / "validation" / f"step-{global_step}.png"
+                    save_samples(vqvae, accelerator.unwrap_model(prior), layout, args, path)
+            if global_step >= args.max_train_steps:
+                break
+    progress.close()
+    return global_step
+
+
+if __name__ == "__main__":
+    main(parse_args())

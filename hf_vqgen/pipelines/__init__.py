@@ -1,0 +1,4 @@
+from .pipeline_vqgen import VQGenPipeline, VQGenPipelineOutput
+
+
+__all__ = ["VQGenPipeline", "VQGenPipelineOutput"]

@@ -1,0 +1,92 @@
+"""Autoregressive sampling over codebook ids: one step (guidance, masking, temperature, top-k / top-p), the
+KV-cached loop the pipeline uses, and the full-recompute loop of the original method (a reference for tests and
+benchmarks). Both loops draw from the same `generator` in the same order, so they agree token for token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from transformers import GPT2LMHeadModel
+
+from ..vocabulary import TokenLayout
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    """Keep the `top_k` largest logits and the smallest set whose probability reaches `top_p`; others -> -inf."""
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        remove = cumulative - sorted_logits.softmax(dim=-1) >= top_p  # keep the token that crosses top_p
+        logits = logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
+    return logits
+
+
+def next_tokens(
+    logits: torch.Tensor,
+    code_mask: torch.Tensor,
+    guidance_scale: float,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """Logits (B, V) — or (2B, V) with the unconditional half last when guiding — to sampled codes (B,)."""
+    logits = logits.float()
+    if guidance_scale != 1.0:
+        conditional, unconditional = logits.chunk(2)
+        logits = unconditional + guidance_scale * (conditional - unconditional)
+    logits = logits.masked_fill(~code_mask, float("-inf"))  # only ever emit codebook ids
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    probs = filter_logits(logits / temperature, top_k, top_p).softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+SampleStep = Callable[[torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def sample_with_cache(prior: GPT2LMHeadModel, input_ids: torch.Tensor, num_new: int, step: SampleStep, progress=None):
+    """Extend `input_ids` (B', L) by `num_new` codes, feeding the model one new token at a time with its KV cache
+    (the prefix is never recomputed). `step` maps last-position logits (B', V) to codes (B,)."""
+    repeats = input_ids.shape[0]
+    output = prior(input_ids=input_ids, use_cache=True)
+    new = []
+    for i in range(num_new):
+        codes = step(output.logits[:, -1])  # 1. sample from the last position
+        new.append(codes)
+        if progress is not None:
+            progress.update(1)
+        if i + 1 < num_new:  # 2. feed it (to both halves when guiding), reusing the cache
+            fed = codes.repeat(repeats // codes.shape[0]).view(-1, 1)
+            output = prior(input_ids=fed, past_key_values=output.past_key_values, use_cache=True)
+    return torch.stack(new, dim=1) if new else input_ids.new_zeros((input_ids.shape[0], 0))
+
+
+@torch.no_grad()
+def sample_with_recompute(prior: GPT2LMHeadModel, input_ids: torch.Tensor, num_new: int, step: SampleStep):
+    """The same, recomputing the whole sequence at every step (the original method; quadratic cost)."""
+    repeats = input_ids.shape[0]
+    sequence, new = input_ids, []
+    for _ in range(num_new):
+        codes = step(prior(input_ids=sequence, use_cache=False).logits[:, -1])
+        new.append(codes)
+        sequence = torch.cat([sequence, codes.repeat(repeats // codes.shape[0]).view(-1, 1)], dim=1)
+    return torch.stack(new, dim=1) if new else input_ids.new_zeros((input_ids.shape[0], 0))
+
+
+def build_input_ids(
+    layout: TokenLayout, batch_size: int, class_labels: torch.Tensor | None, prefix: torch.Tensor | None, guided: bool
+) -> torch.Tensor:
+    """[BOS, class?, prefix codes] (B, L); with guidance, the same rows again with the null class below them."""
+    device = prefix.device if prefix is not None else None
+    rows = layout.prompt(batch_size, class_labels, device=device)
+    if guided:
+        rows = torch.cat([rows, layout.prompt(batch_size, None, device=device)])
+    if prefix is not None:
+        rows = torch.cat([rows, prefix.repeat(rows.shape[0] // batch_size, 1)], dim=1)
+    return rows

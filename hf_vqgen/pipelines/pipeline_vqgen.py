@@ -1,0 +1,196 @@
+"""`VQGenPipeline`: a GPT-2 prior over VQ-VAE codebook ids ("Taming Transformers" style) + the tokenizer's decoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import PIL.Image
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.image_processor import VaeImageProcessor
+from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
+from transformers import GPT2LMHeadModel
+
+from ..data import PixelTransform
+from ..models.vq_model import VQVAEModel
+from ..vocabulary import TokenLayout
+from .autoregressive_sampling import build_input_ids, next_tokens, sample_with_cache
+from .hub import resolve_pretrained_path
+
+
+OUTPUT_TYPES = ("pil", "np", "pt", "token_ids")
+
+
+@dataclass
+class VQGenPipelineOutput(ImagePipelineOutput):
+    """
+    Args:
+        images (`list[PIL.Image.Image]`, `np.ndarray` (B, H, W, C) or `torch.Tensor` (B, C, H, W), in [0, 1]):
+            Decoded samples; `None` for `output_type="token_ids"`.
+        token_ids (`torch.LongTensor` of shape `(batch_size, h, w)`): The sampled codebook ids.
+    """
+
+    token_ids: torch.LongTensor | None = None
+
+
+class VQGenPipeline(DiffusionPipeline):
+    r"""
+    Sample images by drawing codebook ids from an autoregressive GPT-2 prior (KV-cached, only codes are ever
+    emitted) and decoding them with the VQ-VAE tokenizer.
+
+    Args:
+        vqvae ([`VQVAEModel`]): The tokenizer.
+        prior ([`~transformers.GPT2LMHeadModel`]): Its config records the token layout (see `hf_vqgen.vocabulary`).
+
+    Example:
+
+    ```py
+    >>> from hf_vqgen import VQGenPipeline
+
+    >>> pipeline = VQGenPipeline.from_pretrained("path/to/pipeline")  # or a Hub repo id
+    >>> images = pipeline(batch_size=8, class_labels=[0] * 8, guidance_scale=2.0).images
+    ```
+    """
+
+    model_cpu_offload_seq = "prior->vqvae"
+
+    def __init__(self, vqvae: VQVAEModel, prior: GPT2LMHeadModel):
+        super().__init__()
+        layout = TokenLayout.from_config(prior.config)
+        layout.check_tokenizer(vqvae)
+        self.register_modules(vqvae=vqvae, prior=prior)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """A local folder, or a Hub repo id resolved with `huggingface_hub.snapshot_download` first (so the Hub
+        and a populated offline cache both work); `revision`, `token`, `cache_dir`, `local_files_only` pass on."""
+        path, kwargs = resolve_pretrained_path(pretrained_model_name_or_path, kwargs)
+        return super().from_pretrained(path, **kwargs)
+
+    @property
+    def layout(self) -> TokenLayout:
+        return TokenLayout.from_config(self.prior.config)
+
+    # inputs
+
+    def check_inputs(self, batch_size, class_labels, guidance_scale, temperature, top_k, top_p, output_type):
+        layout = self.layout
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
+        if temperature < 0:
+            raise ValueError(f"`temperature` must be >= 0 (0 = greedy), got {temperature}.")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"`top_k` must be >= 1, got {top_k}.")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise ValueError(f"`top_p` must be in (0, 1], got {top_p}.")
+        if guidance_scale != 1.0 and layout.null_class_token_id is None:
+            raise ValueError("`guidance_scale` != 1 needs a class-conditional prior with a null class.")
+        if class_labels is not None:
+            if class_labels.shape != (batch_size,):
+                raise ValueError(
+                    f"`class_labels` must hold one label per sample ({batch_size}), got {class_labels.shape}."
+                )
+            layout.check_class_labels(class_labels)
+
+    def prepare_prefix(self, batch_size, prefix_token_ids, image, num_prefix_rows) -> torch.Tensor | None:
+        """The given first codes (B, L) in raster order, from `prefix_token_ids` or from encoding `image`."""
+        layout = self.layout
+        if image is not None:
+            if prefix_token_ids is not None:
+                raise ValueError("Pass either `prefix_token_ids` or `image` + `num_prefix_rows`, not both.")
+            if num_prefix_rows is None or not 0 <= num_prefix_rows <= layout.grid_height:
+                raise ValueError(f"`num_prefix_rows` must be in [0, {layout.grid_height}], got {num_prefix_rows}.")
+            token_ids = self.vqvae.encode_to_ids(self._image_to_tensor(image))
+            prefix_token_ids = token_ids[:, :num_prefix_rows].flatten(1)
+        if prefix_token_ids is None:
+            return None
+        prefix = torch.as_tensor(prefix_token_ids, device=self.device).long()
+        prefix = prefix.flatten(1) if prefix.ndim == 3 else prefix
+        if prefix.ndim != 2 or prefix.shape[0] != batch_size:
+            raise ValueError(f"`prefix_token_ids` must be (batch_size={batch_size}, L), got {tuple(prefix.shape)}.")
+        if prefix.shape[1] > layout.num_tokens:
+            raise ValueError(f"The prefix has {prefix.shape[1]} codes but a grid holds only {layout.num_tokens}.")
+        if prefix.numel() and (prefix.min() < 0 or prefix.max() >= layout.num_codes):
+            raise ValueError(f"`prefix_token_ids` must be codebook ids in [0, {layout.num_codes - 1}].")
+        return prefix
+
+    def _image_to_tensor(self, image) -> torch.Tensor:
+        if isinstance(image, PIL.Image.Image) or (isinstance(image, list) and isinstance(image[0], PIL.Image.Image)):
+            images = image if isinstance(image, list) else [image]
+            transform = PixelTransform(self.vqvae.config.sample_size, self.vqvae.config.in_channels)
+            return torch.stack([transform(img) for img in images]).to(self.device)
+        if isinstance(image, torch.Tensor):
+            return (image[None] if image.ndim == 3 else image).to(self.device, self.vqvae.dtype)
+        raise ValueError("`image` must be a PIL image, a list of them, or a (B, C, H, W) tensor in [-1, 1].")
+
+    # sampling
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        batch_size: int = 1,
+        class_labels: list[int] | torch.Tensor | None = None,
+        guidance_scale: float = 1.0,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
+        prefix_token_ids: torch.Tensor | None = None,
+        image: PIL.Image.Image | list[PIL.Image.Image] | torch.Tensor | None = None,
+        num_prefix_rows: int | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+    ) -> VQGenPipelineOutput | tuple:
+        r"""
+        Args:
+            batch_size (`int`, *optional*, defaults to 1): Number of images.
+            class_labels (`list[int]` or `torch.LongTensor` of shape `(batch_size,)`, *optional*): Classes for a
+                class-conditional prior; `None` samples from the null class (unconditionally).
+            guidance_scale (`float`, *optional*, defaults to 1.0): Classifier-free guidance on the logits,
+                `uncond + s * (cond - uncond)`; 1 disables it (one forward per token instead of two).
+            temperature (`float`, *optional*, defaults to 1.0): Softmax temperature; 0 samples greedily.
+            top_k (`int`, *optional*): Sample among the k most likely codes only.
+            top_p (`float`, *optional*): Nucleus sampling.
+            generator (`torch.Generator`, *optional*): Makes sampling reproducible.
+            prefix_token_ids (`torch.LongTensor` of shape `(batch_size, L)` or `(batch_size, rows, w)`, *optional*):
+                Given first codes in raster order, kept exactly; the rest of the grid is completed.
+            image (PIL image(s) or `torch.Tensor` `(B, C, H, W)` in [-1, 1], *optional*): Complete this image
+                from its first `num_prefix_rows` token rows.
+            num_prefix_rows (`int`, *optional*): Rows of `image`'s tokens to keep.
+            output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"`, `"pt"` or `"token_ids"`.
+            return_dict (`bool`, *optional*, defaults to `True`): Return a [`VQGenPipelineOutput`] or a tuple.
+        """
+        layout = self.layout
+        if image is not None and isinstance(image, torch.Tensor | list):
+            batch_size = len(image)
+        if class_labels is not None:
+            class_labels = torch.as_tensor(class_labels, dtype=torch.long, device=self.device).view(-1)
+        self.check_inputs(batch_size, class_labels, guidance_scale, temperature, top_k, top_p, output_type)
+        prefix = self.prepare_prefix(batch_size, prefix_token_ids, image, num_prefix_rows)
+
+        # 1. prompt [BOS, class, prefix] (and its null-class copy for guidance)
+        guided = guidance_scale != 1.0
+        input_ids = build_input_ids(layout, batch_size, class_labels, prefix, guided).to(self.device)
+        num_new = layout.num_tokens - (0 if prefix is None else prefix.shape[1])
+        code_mask = layout.code_mask(self.device)
+
+        def step(logits: torch.Tensor) -> torch.Tensor:
+            return next_tokens(logits, code_mask, guidance_scale, temperature, top_k, top_p, generator)
+
+        # 2. sample the remaining codes with the KV cache
+        with self.progress_bar(total=num_new) as progress:
+            new = sample_with_cache(self.prior, input_ids, num_new, step, progress)
+        codes = new if prefix is None else torch.cat([prefix, new], dim=1)
+        token_ids = codes.view(batch_size, layout.grid_height, layout.grid_width)
+
+        # 3. decode
+        images = None
+        if output_type != "token_ids":
+            decoded = self.vqvae.decode_ids(token_ids)
+            images = VaeImageProcessor(do_resize=False).postprocess(decoded, output_type=output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return images, token_ids
+        return VQGenPipelineOutput(images=images, token_ids=token_ids)

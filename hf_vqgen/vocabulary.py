@@ -1,0 +1,157 @@
+"""The one owner of the token layout shared by both priors.
+
+    ids 0 .. K-1                 codebook ids of the tokenizer (the only ids a prior ever emits)
+    K                            BOS
+    K+1 .. K+C                   one token per class (C = num_classes, may be 0)
+    K+C+1                        the null class, for classifier-free guidance (only when C > 0)
+    next                         MASK (discrete diffusion with absorbing noise; only when use_mask_token)
+    next N                       noise-level tokens (discrete diffusion timestep conditioning; N = num_noise_levels)
+
+An autoregressive sequence is [BOS, class?, t_1 ... t_hw] with the codes in raster order. The layout is stored in
+the prior's `config.json` (extra attributes of its transformers config), so a saved prior describes itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from transformers import GPT2Config, PretrainedConfig
+
+
+LAYOUT_KEYS = ("num_codes", "num_classes", "grid_height", "grid_width", "use_mask_token", "num_noise_levels")
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    num_codes: int
+    grid_height: int
+    grid_width: int
+    num_classes: int = 0
+    use_mask_token: bool = False
+    num_noise_levels: int = 0
+
+    def __post_init__(self):
+        for name in ("num_codes", "grid_height", "grid_width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}.")
+        if self.num_classes < 0 or self.num_noise_levels < 0:
+            raise ValueError("`num_classes` and `num_noise_levels` must be >= 0.")
+
+    # ids
+
+    @property
+    def bos_token_id(self) -> int:
+        return self.num_codes
+
+    @property
+    def null_class_token_id(self) -> int | None:
+        return self.num_codes + 1 + self.num_classes if self.num_classes else None
+
+    @property
+    def mask_token_id(self) -> int | None:
+        if not self.use_mask_token:
+            return None
+        return self.num_codes + 1 + self.num_classes + (1 if self.num_classes else 0)
+
+    @property
+    def first_noise_level_token_id(self) -> int:
+        return self.num_codes + 1 + self.num_classes + (1 if self.num_classes else 0) + int(self.use_mask_token)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.first_noise_level_token_id + self.num_noise_levels
+
+    @property
+    def num_tokens(self) -> int:
+        """Codes per image, h * w."""
+        return self.grid_height * self.grid_width
+
+    @property
+    def prefix_length(self) -> int:
+        """Tokens before the codes in an autoregressive sequence: BOS, and the class token if conditional."""
+        return 1 + int(self.num_classes > 0)
+
+    @property
+    def sequence_length(self) -> int:
+        return self.prefix_length + self.num_tokens
+
+    def check_class_labels(self, class_labels: torch.Tensor | None, allow_null: bool = False) -> None:
+        if class_labels is None:
+            return
+        if self.num_classes == 0:
+            raise ValueError("`class_labels` were given, but this prior is unconditional (num_classes=0).")
+        upper = self.num_classes if allow_null else self.num_classes - 1
+        if class_labels.numel() and (class_labels.min() < 0 or class_labels.max() > upper):
+            raise ValueError(f"`class_labels` must lie in [0, {self.num_classes - 1}], got {class_labels.tolist()}.")
+
+    def class_token_ids(self, class_labels: torch.Tensor) -> torch.Tensor:
+        """Class labels (B,) in [0, C) -> their token ids; the label C means the null class."""
+        self.check_class_labels(class_labels, allow_null=True)
+        return class_labels.long() + self.num_codes + 1
+
+    def code_mask(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """(vocab_size,) bool, True for codebook ids: logits of every other id are masked out when sampling."""
+        mask = torch.zeros(self.vocab_size, dtype=torch.bool, device=device)
+        mask[: self.num_codes] = True
+        return mask
+
+    def prompt(self, batch_size: int, class_labels: torch.Tensor | None, device=None) -> torch.Tensor:
+        """(B, prefix_length) [BOS, class?] for autoregressive sampling or training."""
+        bos = torch.full((batch_size, 1), self.bos_token_id, dtype=torch.long, device=device)
+        if self.num_classes == 0:
+            return bos
+        if class_labels is None:
+            class_labels = torch.full((batch_size,), self.num_classes, dtype=torch.long, device=device)  # null
+        return torch.cat([bos, self.class_token_ids(class_labels).to(device).view(-1, 1)], dim=1)
+
+    # configs
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_config(cls, config: PretrainedConfig) -> TokenLayout:
+        """The layout a prior's config records (see `gpt2_config`)."""
+        missing = [key for key in LAYOUT_KEYS if not hasattr(config, key)]
+        if missing:
+            raise ValueError(f"The prior's config lacks the hf_vqgen token layout ({', '.join(missing)}).")
+        layout = cls(**{key: getattr(config, key) for key in LAYOUT_KEYS})
+        if config.vocab_size != layout.vocab_size:
+            raise ValueError(f"The prior's vocab_size {config.vocab_size} != {layout.vocab_size} of its token layout.")
+        return layout
+
+    @classmethod
+    def for_tokenizer(cls, vqvae, num_classes: int = 0, **kwargs) -> TokenLayout:
+        height, width = vqvae.latent_shape
+        return cls(vqvae.config.num_vq_embeddings, height, width, num_classes, **kwargs)
+
+    def check_tokenizer(self, vqvae) -> None:
+        """Raise a `ValueError` unless `vqvae` produces this layout's codes and grid."""
+        if vqvae.config.num_vq_embeddings != self.num_codes:
+            raise ValueError(
+                f"The prior models {self.num_codes} codes but the tokenizer's codebook has "
+                f"{vqvae.config.num_vq_embeddings} (num_vq_embeddings)."
+            )
+        if tuple(vqvae.latent_shape) != (self.grid_height, self.grid_width):
+            raise ValueError(
+                f"The prior models {self.grid_height}x{self.grid_width} token grids but the tokenizer makes "
+                f"{vqvae.latent_shape[0]}x{vqvae.latent_shape[1]}."
+            )
+
+    def gpt2_config(self, n_layer: int = 4, n_head: int = 4, n_embd: int = 128, dropout: float = 0.1) -> GPT2Config:
+        """A `GPT2Config` for this layout (BOS set, no EOS: a sequence always has exactly h * w codes)."""
+        return GPT2Config(
+            vocab_size=self.vocab_size,
+            n_positions=self.sequence_length,
+            n_embd=n_embd,
+            n_layer=n_layer,
+            n_head=n_head,
+            resid_pdrop=dropout,
+            embd_pdrop=dropout,
+            attn_pdrop=dropout,
+            bos_token_id=self.bos_token_id,
+            eos_token_id=None,
+            pad_token_id=self.bos_token_id,
+            **self.to_dict(),
+        )
