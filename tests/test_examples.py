@@ -17,8 +17,8 @@ from hf_vqgen.models import ImageClassifier
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import encode_dataset  # noqa: E402
 import evaluate  # noqa: E402
-import train_prior  # noqa: E402
 import train_feature_extractor  # noqa: E402
+import train_prior  # noqa: E402
 import train_vqvae  # noqa: E402
 
 
