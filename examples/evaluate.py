@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """Score a tokenizer or a set of generated images against a dataset split; writes one JSON and a sample grid.
 
+    # a pipeline: samples (classes cycled evenly), scored against the test split
+    python examples/evaluate.py --pipeline outputs/ar-pipeline --num_samples 10000 --output_dir eval/ar
     # a tokenizer: PSNR, SSIM, codebook usage / perplexity and reconstruction FID (rFID) on the test split
     python examples/evaluate.py --tokenizer outputs/vqvae --output_dir eval/vqvae
     # any generator's images, as .npy: uint8 (N, H, W), (N, H, W, C) or (N, C, H, W), or float (N, C, H, W) in [-1, 1]
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hf_vqgen import VQVAEModel
+from hf_vqgen import VQGenPipeline, VQVAEModel
 from hf_vqgen.evaluation import score_images
 from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
 from hf_vqgen.metrics import codebook_statistics, psnr, ssim
@@ -37,6 +39,7 @@ PACKAGES = ("hf_vqgen", "torch", "diffusers", "transformers", "accelerate", "dat
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pipeline", help="A saved VQGenPipeline (folder or Hub repo id): sample and score it.")
     source.add_argument("--tokenizer", help="Folder of a saved VQVAEModel.")
     source.add_argument("--images_npy", help="A .npy array of images from any generator.")
     parser.add_argument("--dataset_name", default="fashion_mnist")
@@ -47,7 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--feature_extractor", default=str(DEFAULT_EXTRACTOR), help="Classifier folder or 'inception'."
     )
-    parser.add_argument("--batch_size", type=int, default=250)
+    parser.add_argument("--batch_size", type=int, default=100, help="Sampling / reconstruction batch size.")
+    sampling = parser.add_argument_group("sampling (--pipeline)")
+    sampling.add_argument("--guidance_scale", type=float, default=1.0)
+    sampling.add_argument("--temperature", type=float, default=1.0)
+    sampling.add_argument("--top_k", type=int, default=None)
+    sampling.add_argument("--top_p", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", default="eval-results")
     args = parser.parse_args(argv)
@@ -90,13 +98,36 @@ def reconstruct(tokenizer: VQVAEModel, images: torch.Tensor, batch_size: int) ->
     return reconstructions, figures
 
 
+@torch.no_grad()
+def sample_pipeline(args) -> tuple[torch.Tensor, dict]:
+    """`num_samples` images from a saved pipeline, classes cycled evenly for a conditional prior (fixed seed)."""
+    pipeline = VQGenPipeline.from_pretrained(args.pipeline)
+    pipeline.set_progress_bar_config(disable=True)
+    num_classes = pipeline.layout.num_classes
+    generator = torch.Generator(device=pipeline.device).manual_seed(args.seed)
+    chunks = []
+    for start in tqdm(range(0, args.num_samples, args.batch_size), desc="Sampling"):
+        count = min(args.batch_size, args.num_samples - start)
+        labels = (torch.arange(start, start + count) % num_classes).tolist() if num_classes else None
+        out = pipeline(
+            count, class_labels=labels, guidance_scale=args.guidance_scale, temperature=args.temperature,
+            top_k=args.top_k, top_p=args.top_p, generator=generator, output_type="pt",
+        )  # fmt: skip
+        chunks.append(out.images * 2 - 1)
+    return torch.cat(chunks), {"num_classes": num_classes, "classes": "cycled evenly" if num_classes else None}
+
+
 def main(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     output_dir = Path(args.output_dir)
     timings, start = {}, time.monotonic()
     extractor = load_feature_extractor(args.feature_extractor)
     results = {"metrics": {}, "settings": vars(args).copy()}
-    if args.tokenizer:
+    if args.pipeline:
+        images, sampling = sample_pipeline(args)
+        grid = image_grid(images[:64], columns=8)
+        results["settings"].update(what="pipeline samples", **sampling)
+    elif args.tokenizer:
         tokenizer = VQVAEModel.from_pretrained(args.tokenizer).eval()
         originals = load_split_images(
             args.dataset_name, args.split, args.resolution, args.num_channels, args.num_samples
@@ -109,6 +140,7 @@ def main(args: argparse.Namespace) -> dict:
         grid = image_grid(images[:64], columns=8)
         results["settings"]["what"] = "images from --images_npy"
     timings["generate_seconds"] = time.monotonic() - start
+    timings["images_per_second"] = len(images) / timings["generate_seconds"]
 
     start = time.monotonic()
     results["metrics"].update(score_images(images, extractor, args.dataset_name, args.split))

@@ -213,7 +213,7 @@ def test_token_dataset_from_another_tokenizer_is_refused(tmp_path, tiny_tokenize
         load_token_dataset(tokens_dir, other)
 
 
-def test_ar_chain_end_to_end(tmp_path, tiny_tokenizer):
+def test_ar_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir):
     tokens_dir = tmp_path / "tokens"
     encode_dataset.main(
         encode_dataset.parse_args(["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(tokens_dir)])
@@ -238,6 +238,25 @@ def test_ar_chain_end_to_end(tmp_path, tiny_tokenizer):
     assert results["train_steps"] == 2 and results["eval_bits_per_token"] > 0
     assert (output_dir / "model_index.json").is_file() and (output_dir / "prior" / "model.safetensors").is_file()
     assert (output_dir / "samples.png").is_file()
+    scored = evaluate.main(
+        evaluate.parse_args(
+            [
+                "--pipeline",
+                str(output_dir),
+                "--num_samples",
+                "6",
+                "--batch_size",
+                "4",
+                "--guidance_scale",
+                "2",
+                "--feature_extractor",
+                str(classifier_dir),
+                "--output_dir",
+                str(tmp_path / "eval"),
+            ]
+        )  # fmt: skip
+    )
+    assert scored["metrics"]["num_samples"] == 6 and scored["settings"]["num_classes"] == 10
 
     pipeline = VQGenPipeline.from_pretrained(output_dir)
     first = pipeline(
