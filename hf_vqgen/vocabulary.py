@@ -153,5 +153,6 @@ class TokenLayout:
             bos_token_id=self.bos_token_id,
             eos_token_id=None,
             pad_token_id=self.bos_token_id,
+            loss_type="ForCausalLM",
             **self.to_dict(),
         )

@@ -17,6 +17,7 @@ from hf_vqgen.models import ImageClassifier
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import encode_dataset  # noqa: E402
 import evaluate  # noqa: E402
+import sample  # noqa: E402
 import train_feature_extractor  # noqa: E402
 import train_prior  # noqa: E402
 import train_vqvae  # noqa: E402
@@ -257,6 +258,21 @@ def test_ar_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir):
         )  # fmt: skip
     )
     assert scored["metrics"]["num_samples"] == 6 and scored["settings"]["num_classes"] == 10
+    written = sample.main(
+        sample.parse_args(
+            [
+                "--pipeline",
+                str(output_dir),
+                "--output_dir",
+                str(tmp_path / "samples"),
+                "--samples_per_class",
+                "2",
+                "--num_completions",
+                "3",
+            ]
+        )  # fmt: skip
+    )
+    assert written["grid"].is_file() and written["completions"].is_file()
 
     pipeline = VQGenPipeline.from_pretrained(output_dir)
     first = pipeline(
