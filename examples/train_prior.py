@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 from pathlib import Path
 
 import torch
@@ -30,6 +29,7 @@ from hf_vqgen import TokenLayout, VQGenPipeline, VQVAEModel, load_image_dataset
 from hf_vqgen.data import encode_image_dataset, load_token_dataset, save_token_dataset, tokenizer_identity
 from hf_vqgen.training import init_trackers, load_checkpoint, save_checkpoint
 from hf_vqgen.training.images import image_grid
+from hf_vqgen.training.loop import backward_and_step, resumed_batches
 from hf_vqgen.training.priors import bits_per_token, build_batch, weight_decay_groups
 
 
@@ -212,24 +212,16 @@ def main(args: argparse.Namespace) -> dict | None:
 
 def train(args, accelerator, state, train_loader, layout, global_step, vqvae, eval_loader) -> int:
     prior, optimizer, lr_scheduler, ema = state
-    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
     progress = tqdm(
         total=args.max_train_steps, initial=global_step, desc="Steps", disable=not accelerator.is_local_main_process
     )
     prior.train()
     while global_step < args.max_train_steps:
-        epoch, skip = divmod(global_step, steps_per_epoch)
-        train_loader.set_epoch(epoch)
-        for batch in accelerator.skip_first_batches(train_loader, skip * args.gradient_accumulation_steps):
+        for batch in resumed_batches(accelerator, train_loader, global_step, args.gradient_accumulation_steps):
             with accelerator.accumulate(prior):
                 input_ids, labels = build_batch(batch, layout, args.class_dropout)
                 loss = prior(input_ids=input_ids, labels=labels).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(prior.parameters(), args.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                backward_and_step(accelerator, loss, prior, optimizer, lr_scheduler, args.max_grad_norm)
             if not accelerator.sync_gradients:
                 continue
             if ema is not None:

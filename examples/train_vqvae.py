@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from hf_vqgen.training import (
     reconstruction_grid,
     save_checkpoint,
 )
+from hf_vqgen.training.loop import backward_and_step, resumed_batches
 from hf_vqgen.training.losses import LPIPSFromFile
 
 
@@ -198,12 +198,7 @@ def training_step(batch, parts: Components, accelerator: Accelerator, args: argp
         output = model(real)
         last_layer = accelerator.unwrap_model(model).decoder.conv_out.weight
         loss, logs = criterion.generator_loss(real, output.sample, output.commit_loss, discriminator, step, last_layer)
-        accelerator.backward(loss)
-        if accelerator.sync_gradients and args.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-        optimizer.step()
-        lr_scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        backward_and_step(accelerator, loss, model, optimizer, lr_scheduler, args.max_grad_norm)
 
         if discriminator is not None and criterion.config.discriminator_trains_at(step):
             disc_optimizer.zero_grad(set_to_none=True)  # drop what the generator's backward left here
@@ -268,7 +263,6 @@ def build_components(args: argparse.Namespace, accelerator: Accelerator) -> Comp
 def train(args: argparse.Namespace, accelerator: Accelerator, parts: Components, global_step: int) -> int:
     """The training loop, from `global_step` (resumed runs skip the batches already seen this epoch)."""
     output_dir = Path(args.output_dir)
-    steps_per_epoch = math.ceil(len(parts.train_loader) / args.gradient_accumulation_steps)
     validation_batch = next(iter(parts.eval_loader))["pixel_values"][:16].to(accelerator.device)
     progress = tqdm(
         total=args.max_train_steps, initial=global_step, desc="Steps", disable=not accelerator.is_local_main_process
@@ -276,9 +270,7 @@ def train(args: argparse.Namespace, accelerator: Accelerator, parts: Components,
     start = time.monotonic()
     parts.model.train()
     while global_step < args.max_train_steps and not out_of_time(accelerator, start, args.max_train_minutes):
-        epoch, skip = divmod(global_step, steps_per_epoch)
-        parts.train_loader.set_epoch(epoch)
-        for batch in accelerator.skip_first_batches(parts.train_loader, skip * args.gradient_accumulation_steps):
+        for batch in resumed_batches(accelerator, parts.train_loader, global_step, args.gradient_accumulation_steps):
             logs = training_step(batch, parts, accelerator, args, global_step)
             if not accelerator.sync_gradients:
                 continue

@@ -1,0 +1,28 @@
+"""Pieces of the training loop every example script shares."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from accelerate import Accelerator
+
+
+def backward_and_step(
+    accelerator: Accelerator, loss: torch.Tensor, model: torch.nn.Module, optimizer, lr_scheduler, max_grad_norm: float
+) -> None:
+    """Backward, gradient clipping (on the step that syncs gradients), optimiser and scheduler step, zero grads."""
+    accelerator.backward(loss)
+    if accelerator.sync_gradients and max_grad_norm > 0:
+        accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    lr_scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def resumed_batches(accelerator: Accelerator, loader, global_step: int, gradient_accumulation_steps: int):
+    """The batches of the epoch that `global_step` falls in, without those a resumed run already trained on."""
+    steps_per_epoch = math.ceil(len(loader) / gradient_accumulation_steps)
+    epoch, skip = divmod(global_step, steps_per_epoch)
+    loader.set_epoch(epoch)
+    return accelerator.skip_first_batches(loader, skip * gradient_accumulation_steps)
