@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--pipeline", default=None)
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--n_layer", type=int, default=6)
+    parser.add_argument("--n_layer", type=int, default=4)
     parser.add_argument("--n_head", type=int, default=8)
     parser.add_argument("--n_embd", type=int, default=256)
     args = parser.parse_args()

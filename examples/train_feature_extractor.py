@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resolution", type=int, default=28)
     parser.add_argument("--num_channels", type=int, default=1, choices=(1, 3))
     parser.add_argument("--output_dir", default="feature-extractor")
-    parser.add_argument("--num_epochs", type=int, default=6)
+    parser.add_argument("--num_epochs", type=int, default=8)
     parser.add_argument("--train_batch_size", type=int, default=128)
     parser.add_argument("--learning_rate", type=float, default=3e-3)
     parser.add_argument("--weight_decay", type=float, default=5e-4)
