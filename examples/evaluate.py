@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hf_vqgen import VQGenPipeline, VQVAEModel
+from hf_vqgen import PixelTransform, VQGenPipeline, VQVAEModel, load_image_dataset, with_pixel_values
 from hf_vqgen.evaluation import score_images
 from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
-from hf_vqgen.metrics import codebook_statistics, psnr, ssim
+from hf_vqgen.metrics import codebook_statistics, heldout_bits_per_token, psnr, ssim
 from hf_vqgen.training.images import image_grid, reconstruction_grid
 
 
@@ -114,7 +114,21 @@ def sample_pipeline(args) -> tuple[torch.Tensor, dict]:
             top_k=args.top_k, top_p=args.top_p, generator=generator, output_type="pt",
         )  # fmt: skip
         chunks.append(out.images * 2 - 1)
-    return torch.cat(chunks), {"num_classes": num_classes, "classes": "cycled evenly" if num_classes else None}
+    info = {"num_classes": num_classes, "classes": "cycled evenly" if num_classes else None}
+    return torch.cat(chunks), info, pipeline
+
+
+def prior_likelihood(pipeline: VQGenPipeline, args) -> dict:
+    """Held-out bits per token / image of the prior on the reference split, encoded with the pipeline's tokenizer."""
+    dataset = load_image_dataset(args.dataset_name, split=args.split)
+    dataset = dataset.select(range(min(args.num_samples, len(dataset))))
+    config = pipeline.vqvae.config
+    transform = PixelTransform(config.sample_size, config.in_channels)
+    rows = with_pixel_values(dataset, transform)
+    images = torch.stack([rows[i]["pixel_values"] for i in range(len(rows))])
+    token_ids = torch.cat([pipeline.vqvae.encode_to_ids(chunk) for chunk in images.split(args.batch_size)]).flatten(1)
+    labels = torch.tensor(dataset["label"]) if "label" in dataset.column_names else None
+    return heldout_bits_per_token(pipeline.prior, pipeline.layout, token_ids, labels, args.batch_size)
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -124,9 +138,10 @@ def main(args: argparse.Namespace) -> dict:
     extractor = load_feature_extractor(args.feature_extractor)
     results = {"metrics": {}, "settings": vars(args).copy()}
     if args.pipeline:
-        images, sampling = sample_pipeline(args)
+        images, sampling, pipeline = sample_pipeline(args)
         grid = image_grid(images[:64], columns=8)
         results["settings"].update(what="pipeline samples", **sampling)
+        results["metrics"].update(prior_likelihood(pipeline, args))
     elif args.tokenizer:
         tokenizer = VQVAEModel.from_pretrained(args.tokenizer).eval()
         originals = load_split_images(

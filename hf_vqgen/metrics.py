@@ -8,6 +8,8 @@ and perplexity of a code histogram, and `evaluate_tokenizer` over a whole split.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -224,3 +226,25 @@ def distribution_metrics(
     if logits is not None:
         results["classifier_score"], results["classifier_score_std"] = classifier_score(logits)
     return results
+
+
+@torch.no_grad()
+def heldout_bits_per_token(prior, layout, token_ids: torch.Tensor, labels: torch.Tensor | None, batch_size: int = 256):
+    """Held-out negative log-likelihood of an autoregressive prior on code sequences `token_ids` (N, h*w): bits per
+    token, and per image (h*w tokens). Class-conditional priors are scored given the true `labels`."""
+    from .training.priors import build_batch
+
+    if token_ids.ndim != 2 or token_ids.shape[0] == 0:
+        raise ValueError(f"`token_ids` must be a non-empty (N, h*w) tensor, got shape {tuple(token_ids.shape)}.")
+    device = next(prior.parameters()).device
+    total_nats, total_tokens = 0.0, 0
+    for start in range(0, token_ids.shape[0], batch_size):
+        batch = {"token_ids": token_ids[start : start + batch_size].to(device)}
+        if layout.num_classes:
+            batch["label"] = labels[start : start + batch_size]
+        input_ids, targets = build_batch(batch, layout, class_dropout=0.0)
+        count = int((targets[:, 1:] != -100).sum())
+        total_nats += float(prior(input_ids=input_ids, labels=targets).loss) * count
+        total_tokens += count
+    bits = total_nats / total_tokens / math.log(2)
+    return {"bits_per_token": bits, "bits_per_image": bits * layout.num_tokens}

@@ -258,6 +258,7 @@ def test_ar_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir):
         )  # fmt: skip
     )
     assert scored["metrics"]["num_samples"] == 6 and scored["settings"]["num_classes"] == 10
+    assert scored["metrics"]["bits_per_image"] == pytest.approx(scored["metrics"]["bits_per_token"] * 14 * 14)
     written = sample.main(
         sample.parse_args(
             [
