@@ -62,7 +62,9 @@ def markdown_table(rows: dict[str, dict]) -> str:
     lines = ["| image set (vs the 10k test split) | n | FID | KID | precision | recall | classifier score |"]
     lines.append("|---|---|---|---|---|---|---|")
     for name, metrics in rows.items():
+        # FID and KID of identical sets come out as -0.00 or so from float error: shown as 0
         cells = [f"{metrics[c]:.4f}" if c == "kid" else f"{metrics[c]:.2f}" for c in COLUMNS]
+        cells = [cell.replace("-0.00", "0.00") if set(cell) <= set("-0.") else cell for cell in cells]
         lines.append(f"| {name} | {metrics['num_samples']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
