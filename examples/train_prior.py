@@ -27,6 +27,7 @@ from transformers import GPT2LMHeadModel
 
 from hf_vqgen import TokenLayout, VQGenPipeline, VQVAEModel, load_image_dataset
 from hf_vqgen.data import encode_image_dataset, load_token_dataset, save_token_dataset, tokenizer_identity
+from hf_vqgen.hub import push_folder_to_hub
 from hf_vqgen.training import init_trackers, load_checkpoint, save_checkpoint
 from hf_vqgen.training.images import image_grid
 from hf_vqgen.training.loop import backward_and_step, resumed_batches
@@ -204,7 +205,7 @@ def main(args: argparse.Namespace) -> dict | None:
         (Path(args.output_dir) / "eval_results.json").write_text(json.dumps(results, indent=2))
         save_samples(vqvae, unwrapped, layout, args, Path(args.output_dir) / "samples.png")
         if args.push_to_hub:
-            pipeline.push_to_hub(args.hub_model_id, ignore_patterns=["checkpoint-*", "logs/*", "tokens/*"])
+            push_folder_to_hub(args.output_dir, args.hub_model_id)
         print(json.dumps(results, indent=2))
     accelerator.end_training()
     return results if accelerator.is_main_process else None

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset, with_pixel_values
 from hf_vqgen.data import collate_pixel_values
+from hf_vqgen.hub import push_folder_to_hub
 from hf_vqgen.metrics import evaluate_tokenizer
 from hf_vqgen.models import PatchDiscriminator
 from hf_vqgen.training import (
@@ -113,7 +114,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--validation_steps", type=int, default=500)
     train.add_argument("--report_to", default="tensorboard")
     train.add_argument("--logging_dir", default="logs")
+    train.add_argument("--push_to_hub", action="store_true")
+    train.add_argument("--hub_model_id", default=None)
     args = parser.parse_args(argv)
+    if args.push_to_hub and not args.hub_model_id:
+        parser.error("--push_to_hub needs --hub_model_id")
 
     if args.max_train_steps < 1:
         parser.error("--max_train_steps must be >= 1")
@@ -314,6 +319,8 @@ def main(args: argparse.Namespace) -> dict | None:
         results = finish(accelerator, parts.model, parts.eval_loader, args, global_step, time.monotonic() - start)
         logger.info(f"Test-set results: {json.dumps(results)}")
         print(json.dumps(results, indent=2))
+        if args.push_to_hub:
+            push_folder_to_hub(args.output_dir, args.hub_model_id)
     accelerator.end_training()
     return results
 

@@ -293,3 +293,15 @@ def test_train_prior_encodes_images_once_when_no_tokens_given(tmp_path, tiny_tok
     train_prior.main(train_prior.parse_args(args))
     assert (output_dir / "tokens" / "hf_vqgen_tokenizer.json").is_file()
     assert VQGenPipeline.from_pretrained(output_dir).prior.config.num_classes == 0
+
+
+def test_train_prior_resumes_from_latest_checkpoint(tmp_path, tiny_tokenizer):
+    output_dir = tmp_path / "ar"
+    common = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(output_dir),
+                                "--checkpointing_steps", "2"]  # fmt: skip
+    train_prior.main(train_prior.parse_args(common + ["--max_train_steps", "2"]))
+    assert (output_dir / "checkpoint-2").is_dir()
+    results = train_prior.main(
+        train_prior.parse_args(common + ["--max_train_steps", "3", "--resume_from_checkpoint", "latest"])
+    )
+    assert results["train_steps"] == 3
