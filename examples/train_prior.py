@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from pathlib import Path
 
 import torch
@@ -187,9 +188,11 @@ def main(args: argparse.Namespace) -> dict | None:
     init_trackers(accelerator, "train_prior", args)
     global_step = load_checkpoint(accelerator, args.output_dir, args.resume_from_checkpoint)
 
+    start = time.monotonic()
     global_step = train(
         args, accelerator, (prior, optimizer, lr_scheduler, ema), train_loader, layout, global_step, vqvae, eval_loader
     )
+    train_minutes = (time.monotonic() - start) / 60
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(prior)
     if ema is not None:
@@ -197,6 +200,7 @@ def main(args: argparse.Namespace) -> dict | None:
     results = {
         "eval_bits_per_token": evaluate_bits(prior, eval_loader, layout, accelerator),
         "train_steps": global_step,
+        "train_minutes": train_minutes,
     }
     results["eval_bits_per_image"] = results["eval_bits_per_token"] * layout.num_tokens
     if accelerator.is_main_process:
