@@ -45,17 +45,47 @@ def throughput_section(report: dict) -> list[str]:
     return lines
 
 
-def generation_section(baseline: dict) -> list[str]:
-    metrics, sampling = baseline["metrics"], baseline["sampling"]
-    lines = ["## Generators (same evaluator, same sample count)", ""]
+def generator_rows() -> list[dict]:
+    """One row per generator benchmark present: name, train minutes, metrics, sampling images/s."""
+    rows = []
+    prior = _load("prior_recipe")
+    if prior is not None:
+        minutes = prior["train_minutes"] + _load("tokenizer_recipe")["variants"]["recipe"]["train_minutes"]
+        rows.append({"name": "VQ-VAE + GPT-2 prior (recipes)", "minutes": minutes, "metrics": prior["samples"],
+                     "images_per_second": prior["sampling"]["images_per_second"]})  # fmt: skip
+    baseline = _load("baseline_ddpm")
+    if baseline is not None:
+        rows.append({"name": "pixel DDPM baseline (UNet2DModel, DDIM-50)", "minutes": baseline["training"]["train_minutes"],
+                     "metrics": baseline["metrics"], "images_per_second": baseline["sampling"]["images_per_second"]})  # fmt: skip
+    return rows
+
+
+def generation_section(rows: list[dict]) -> list[str]:
+    lines = ["## Generators (same evaluator; compare at equal n)", ""]
     lines += ["| model | train minutes | n | FID | KID | precision | recall | sampling images/s |"]
     lines.append("|---|---|---|---|---|---|---|---|")
-    lines.append(
-        f"| pixel DDPM baseline (UNet2DModel, DDIM-50) | {baseline['training']['train_minutes']:.1f} "
-        f"| {metrics['num_samples']} | {metrics['fid']:.2f} | {metrics['kid']:.4f} | {metrics['precision']:.2f} "
-        f"| {metrics['recall']:.2f} | {sampling['images_per_second']:.2f} |"
-    )
+    for row in rows:
+        m = row["metrics"]
+        lines.append(
+            f"| {row['name']} | {row['minutes']:.1f} | {m['num_samples']} | {m['fid']:.2f} | {m['kid']:.4f} "
+            f"| {m['precision']:.2f} | {m['recall']:.2f} | {row['images_per_second']:.1f} |"
+        )
     return lines
+
+
+def plot_fid_vs_speed(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 3.5))
+    for row in rows:
+        axis.scatter(row["images_per_second"], row["metrics"]["fid"], label=row["name"])
+    axis.set(xscale="log", xlabel="sampling images / s (CPU)", ylabel="FID (classifier features)")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
 
 
 def main() -> None:
@@ -63,12 +93,15 @@ def main() -> None:
     builders = {
         "tokenizer_recipe": tokenizer_section,
         "throughput": throughput_section,
-        "baseline_ddpm": generation_section,
     }
     for name, build in builders.items():
         report = _load(name)
         if report is not None:
             sections += build(report) + [""]
+    rows = generator_rows()
+    if rows:
+        sections += generation_section(rows) + ["", "![FID vs sampling speed](fid_vs_speed.png)", ""]
+        plot_fid_vs_speed(rows, RESULTS / "fid_vs_speed.png")
     calibration = RESULTS / "metric_calibration.md"
     if calibration.is_file():
         sections += ["## Metric calibration (Fashion-MNIST classifier features)", "", calibration.read_text()]
