@@ -41,7 +41,7 @@ OUTPUTS ?= outputs
 DEMO_STEPS ?= 800
 demo: $(VENV)/.installed-dev fashion-mnist
 	$(BIN)/python examples/train_vqvae.py @examples/recipes/vqvae_fashion_mnist.args \
-		--output_dir $(OUTPUTS)/vqvae --max_train_steps $(DEMO_STEPS) --lr_warmup_steps 50
+		--output_dir $(OUTPUTS)/vqvae --max_train_steps $(DEMO_STEPS) --lr_warmup_steps 50 --report_to none
 	@echo "Wrote $(OUTPUTS)/vqvae/reconstructions.png and $(OUTPUTS)/vqvae/eval_results.json"
 
 test: $(VENV)/.installed-test
@@ -63,6 +63,8 @@ bench: $(VENV)/.installed-dev fashion-mnist
 	$(BIN)/python benchmarks/bench_tokenizer_recipe.py --variants recipe stock
 	$(BIN)/python benchmarks/calibrate_metrics.py
 	$(BIN)/python benchmarks/bench_throughput.py --tokenizer benchmarks/results/runs/recipe
+	$(BIN)/python benchmarks/bench_ar_recipe.py
+	$(BIN)/python benchmarks/bench_ar_sampling.py --pipeline benchmarks/results/runs/ar
 	$(BIN)/python benchmarks/baseline_ddpm.py
 	$(BIN)/python benchmarks/report.py
 
