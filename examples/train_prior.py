@@ -30,6 +30,7 @@ from hf_vqgen import TokenLayout, VQGenPipeline, VQVAEModel, load_image_dataset
 from hf_vqgen.data import encode_image_dataset, load_token_dataset, save_token_dataset, tokenizer_identity
 from hf_vqgen.hub import push_folder_to_hub
 from hf_vqgen.training import init_trackers, load_checkpoint, save_checkpoint
+from hf_vqgen.training.arguments import add_accelerate_arguments, check_accelerate_arguments, recipe_parser
 from hf_vqgen.training.images import image_grid
 from hf_vqgen.training.loop import backward_and_step, resumed_batches
 from hf_vqgen.training.priors import bits_per_token, build_batch, weight_decay_groups
@@ -39,10 +40,7 @@ logger = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, fromfile_prefix_chars="@"
-    )
-    parser.convert_arg_line_to_args = lambda line: line.split("#", 1)[0].split()
+    parser = recipe_parser(__doc__)
     parser.add_argument("--prior_type", default="ar", choices=("ar",))
     data = parser.add_argument_group("data")
     data.add_argument("--vqvae_name_or_path", required=True)
@@ -59,7 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--class_dropout", type=float, default=0.1, help="Label -> null class rate, for CFG.")
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", default="prior-pipeline")
-    train.add_argument("--seed", type=int, default=0)
     train.add_argument("--train_batch_size", type=int, default=64)
     train.add_argument("--eval_batch_size", type=int, default=256)
     train.add_argument("--max_train_steps", type=int, default=3000)
@@ -70,24 +67,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--max_grad_norm", type=float, default=1.0)
     train.add_argument("--use_ema", action="store_true")
     train.add_argument("--ema_decay", type=float, default=0.999)
-    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    train.add_argument("--mixed_precision", default=None, choices=("no", "fp16", "bf16"))
-    train.add_argument("--checkpointing_steps", type=int, default=1000)
-    train.add_argument("--checkpoints_total_limit", type=int, default=None)
-    train.add_argument("--resume_from_checkpoint", default=None)
-    train.add_argument("--validation_steps", type=int, default=500)
     train.add_argument("--num_validation_images", type=int, default=16)
-    train.add_argument("--report_to", default="tensorboard")
-    train.add_argument("--logging_dir", default="logs")
-    train.add_argument("--push_to_hub", action="store_true")
-    train.add_argument("--hub_model_id", default=None)
+    add_accelerate_arguments(train, checkpointing_steps=1000, validation_steps=500)
     args = parser.parse_args(argv)
+    check_accelerate_arguments(parser, args)
     if args.max_train_steps < 1 or args.train_batch_size < 1 or args.eval_batch_size < 1:
         parser.error("--max_train_steps, --train_batch_size and --eval_batch_size must be >= 1")
     if not 0 <= args.class_dropout < 1:
         parser.error("--class_dropout must be in [0, 1)")
-    if args.push_to_hub and not args.hub_model_id:
-        parser.error("--push_to_hub needs --hub_model_id")
     return args
 
 

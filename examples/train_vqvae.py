@@ -36,6 +36,7 @@ from hf_vqgen.training import (
     reconstruction_grid,
     save_checkpoint,
 )
+from hf_vqgen.training.arguments import add_accelerate_arguments, check_accelerate_arguments, recipe_parser
 from hf_vqgen.training.loop import backward_and_step, resumed_batches
 from hf_vqgen.training.losses import LPIPSFromFile
 
@@ -43,16 +44,8 @@ from hf_vqgen.training.losses import LPIPSFromFile
 logger = get_logger(__name__)
 
 
-def _recipe_line_to_args(line: str) -> list[str]:
-    """`@recipe.args` files: any number of arguments per line, `#` starts a comment."""
-    return line.split("#", 1)[0].split()
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, fromfile_prefix_chars="@"
-    )
-    parser.convert_arg_line_to_args = _recipe_line_to_args
+    parser = recipe_parser(__doc__)
     data = parser.add_argument_group("data")
     data.add_argument("--dataset_name", default="fashion_mnist", help="`fashion_mnist` or a Hub dataset id.")
     data.add_argument("--train_data_dir", default=None, help="Local image folder (overrides --dataset_name).")
@@ -94,7 +87,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", default="vqvae-model")
-    train.add_argument("--seed", type=int, default=0)
     train.add_argument("--train_batch_size", type=int, default=64, help="Per device.")
     train.add_argument("--eval_batch_size", type=int, default=256)
     train.add_argument("--max_train_steps", type=int, default=5000)
@@ -106,19 +98,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--lr_scheduler", default="cosine")
     train.add_argument("--lr_warmup_steps", type=int, default=100)
     train.add_argument("--max_grad_norm", type=float, default=1.0)
-    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    train.add_argument("--mixed_precision", default=None, choices=("no", "fp16", "bf16"))
-    train.add_argument("--checkpointing_steps", type=int, default=1000)
-    train.add_argument("--checkpoints_total_limit", type=int, default=None)
-    train.add_argument("--resume_from_checkpoint", default=None, help='A checkpoint folder or "latest".')
-    train.add_argument("--validation_steps", type=int, default=500)
-    train.add_argument("--report_to", default="tensorboard")
-    train.add_argument("--logging_dir", default="logs")
-    train.add_argument("--push_to_hub", action="store_true")
-    train.add_argument("--hub_model_id", default=None)
+    add_accelerate_arguments(train, checkpointing_steps=1000, validation_steps=500)
     args = parser.parse_args(argv)
-    if args.push_to_hub and not args.hub_model_id:
-        parser.error("--push_to_hub needs --hub_model_id")
+    check_accelerate_arguments(parser, args)
 
     if args.max_train_steps < 1:
         parser.error("--max_train_steps must be >= 1")

@@ -1,0 +1,41 @@
+"""Command-line arguments every training script shares (Accelerate, checkpoints, logging, Hub)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _recipe_line_to_args(line: str) -> list[str]:
+    """`@recipe.args` files: any number of arguments per line, `#` starts a comment."""
+    return line.split("#", 1)[0].split()
+
+
+def recipe_parser(description: str | None) -> argparse.ArgumentParser:
+    """An `ArgumentParser` that also reads `@file` recipes (later arguments override the file's)."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter, fromfile_prefix_chars="@"
+    )
+    parser.convert_arg_line_to_args = _recipe_line_to_args
+    return parser
+
+
+def add_accelerate_arguments(group: argparse._ArgumentGroup, checkpointing_steps: int, validation_steps: int) -> None:
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    group.add_argument("--mixed_precision", default=None, choices=("no", "fp16", "bf16"))
+    group.add_argument("--checkpointing_steps", type=int, default=checkpointing_steps)
+    group.add_argument("--checkpoints_total_limit", type=int, default=None)
+    group.add_argument("--resume_from_checkpoint", default=None, help='A checkpoint folder or "latest".')
+    group.add_argument("--validation_steps", type=int, default=validation_steps)
+    group.add_argument("--report_to", default="tensorboard", help='"tensorboard", "wandb", ... or "none".')
+    group.add_argument("--logging_dir", default="logs", help="Relative to --output_dir.")
+    group.add_argument("--push_to_hub", action="store_true")
+    group.add_argument("--hub_model_id", default=None)
+
+
+def check_accelerate_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.push_to_hub and not args.hub_model_id:
+        parser.error("--push_to_hub needs --hub_model_id")
+    for name in ("gradient_accumulation_steps", "checkpointing_steps", "validation_steps"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1")
