@@ -37,12 +37,19 @@ fashion-mnist:
 	fi
 
 OUTPUTS ?= outputs
-# Short version of the README's tokenizer recipe (examples/recipes/vqvae_fashion_mnist.args).
+# Short versions of the README's recipes (examples/recipes/*.args): the whole chain in ~15 minutes on 2 CPU cores.
 DEMO_STEPS ?= 800
+DEMO_PRIOR_STEPS ?= 500
 demo: $(VENV)/.installed-dev fashion-mnist
 	$(BIN)/python examples/train_vqvae.py @examples/recipes/vqvae_fashion_mnist.args \
 		--output_dir $(OUTPUTS)/vqvae --max_train_steps $(DEMO_STEPS) --lr_warmup_steps 50 --report_to none
-	@echo "Wrote $(OUTPUTS)/vqvae/reconstructions.png and $(OUTPUTS)/vqvae/eval_results.json"
+	$(BIN)/python examples/encode_dataset.py --vqvae_name_or_path $(OUTPUTS)/vqvae --output_dir $(OUTPUTS)/tokens
+	$(BIN)/python examples/train_prior.py @examples/recipes/ar_fashion_mnist.args --vqvae_name_or_path $(OUTPUTS)/vqvae \
+		--tokens_dir $(OUTPUTS)/tokens --output_dir $(OUTPUTS)/ar-pipeline --max_train_steps $(DEMO_PRIOR_STEPS) \
+		--lr_warmup_steps 50 --validation_steps 100000 --checkpointing_steps 100000 --report_to none
+	$(BIN)/python examples/sample.py --pipeline $(OUTPUTS)/ar-pipeline --output_dir $(OUTPUTS)/samples
+	@echo "Wrote $(OUTPUTS)/vqvae/reconstructions.png, $(OUTPUTS)/vqvae/eval_results.json,"
+	@echo "      $(OUTPUTS)/samples/samples.png (one row per class) and $(OUTPUTS)/samples/completions.png"
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest tests
