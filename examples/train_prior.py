@@ -30,7 +30,12 @@ from hf_vqgen import TokenLayout, VQGenPipeline, VQVAEModel, load_image_dataset
 from hf_vqgen.data import encode_image_dataset, load_token_dataset, save_token_dataset, tokenizer_identity
 from hf_vqgen.hub import push_folder_to_hub
 from hf_vqgen.training import init_trackers, load_checkpoint, save_checkpoint
-from hf_vqgen.training.arguments import add_accelerate_arguments, check_accelerate_arguments, recipe_parser
+from hf_vqgen.training.arguments import (
+    add_accelerate_arguments,
+    add_optimization_arguments,
+    check_training_arguments,
+    recipe_parser,
+)
 from hf_vqgen.training.images import image_grid
 from hf_vqgen.training.loop import backward_and_step, resumed_batches
 from hf_vqgen.training.priors import bits_per_token, build_batch, weight_decay_groups
@@ -57,22 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--class_dropout", type=float, default=0.1, help="Label -> null class rate, for CFG.")
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", default="prior-pipeline")
-    train.add_argument("--train_batch_size", type=int, default=64)
-    train.add_argument("--eval_batch_size", type=int, default=256)
-    train.add_argument("--max_train_steps", type=int, default=3000)
-    train.add_argument("--learning_rate", type=float, default=1e-3)
     train.add_argument("--weight_decay", type=float, default=0.1)
-    train.add_argument("--lr_scheduler", default="cosine")
-    train.add_argument("--lr_warmup_steps", type=int, default=100)
-    train.add_argument("--max_grad_norm", type=float, default=1.0)
     train.add_argument("--use_ema", action="store_true")
     train.add_argument("--ema_decay", type=float, default=0.999)
     train.add_argument("--num_validation_images", type=int, default=16)
+    add_optimization_arguments(train, max_train_steps=3000, learning_rate=1e-3)
     add_accelerate_arguments(train, checkpointing_steps=1000, validation_steps=500)
     args = parser.parse_args(argv)
-    check_accelerate_arguments(parser, args)
-    if args.max_train_steps < 1 or args.train_batch_size < 1 or args.eval_batch_size < 1:
-        parser.error("--max_train_steps, --train_batch_size and --eval_batch_size must be >= 1")
+    check_training_arguments(parser, args)
     if not 0 <= args.class_dropout < 1:
         parser.error("--class_dropout must be in [0, 1)")
     return args

@@ -36,7 +36,12 @@ from hf_vqgen.training import (
     reconstruction_grid,
     save_checkpoint,
 )
-from hf_vqgen.training.arguments import add_accelerate_arguments, check_accelerate_arguments, recipe_parser
+from hf_vqgen.training.arguments import (
+    add_accelerate_arguments,
+    add_optimization_arguments,
+    check_training_arguments,
+    recipe_parser,
+)
 from hf_vqgen.training.loop import backward_and_step, resumed_batches
 from hf_vqgen.training.losses import LPIPSFromFile
 
@@ -87,25 +92,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", default="vqvae-model")
-    train.add_argument("--train_batch_size", type=int, default=64, help="Per device.")
-    train.add_argument("--eval_batch_size", type=int, default=256)
-    train.add_argument("--max_train_steps", type=int, default=5000)
     train.add_argument("--max_train_minutes", type=float, default=None, help="Stop (and save) after this long.")
-    train.add_argument("--learning_rate", type=float, default=1e-3)
     train.add_argument("--adam_beta1", type=float, default=0.9)
     train.add_argument("--adam_beta2", type=float, default=0.99)
     train.add_argument("--adam_weight_decay", type=float, default=0.0)
-    train.add_argument("--lr_scheduler", default="cosine")
-    train.add_argument("--lr_warmup_steps", type=int, default=100)
-    train.add_argument("--max_grad_norm", type=float, default=1.0)
+    add_optimization_arguments(train, max_train_steps=5000, learning_rate=1e-3)
     add_accelerate_arguments(train, checkpointing_steps=1000, validation_steps=500)
     args = parser.parse_args(argv)
-    check_accelerate_arguments(parser, args)
-
-    if args.max_train_steps < 1:
-        parser.error("--max_train_steps must be >= 1")
-    if args.train_batch_size < 1 or args.eval_batch_size < 1:
-        parser.error("--train_batch_size and --eval_batch_size must be >= 1")
+    check_training_arguments(parser, args)
     if args.resolution % 2 ** (len(args.block_out_channels) - 1):
         parser.error(f"--resolution {args.resolution} is not divisible by 2**(len(--block_out_channels) - 1)")
     return args

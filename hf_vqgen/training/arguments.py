@@ -19,6 +19,16 @@ def recipe_parser(description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def add_optimization_arguments(group: argparse._ArgumentGroup, max_train_steps: int, learning_rate: float) -> None:
+    group.add_argument("--train_batch_size", type=int, default=64, help="Per device.")
+    group.add_argument("--eval_batch_size", type=int, default=256)
+    group.add_argument("--max_train_steps", type=int, default=max_train_steps)
+    group.add_argument("--learning_rate", type=float, default=learning_rate)
+    group.add_argument("--lr_scheduler", default="cosine")
+    group.add_argument("--lr_warmup_steps", type=int, default=100)
+    group.add_argument("--max_grad_norm", type=float, default=1.0)
+
+
 def add_accelerate_arguments(group: argparse._ArgumentGroup, checkpointing_steps: int, validation_steps: int) -> None:
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--gradient_accumulation_steps", type=int, default=1)
@@ -33,9 +43,11 @@ def add_accelerate_arguments(group: argparse._ArgumentGroup, checkpointing_steps
     group.add_argument("--hub_model_id", default=None)
 
 
-def check_accelerate_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def check_training_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit with a usage error for the shared arguments' invalid values."""
     if args.push_to_hub and not args.hub_model_id:
         parser.error("--push_to_hub needs --hub_model_id")
-    for name in ("gradient_accumulation_steps", "checkpointing_steps", "validation_steps"):
+    positive = ("max_train_steps", "train_batch_size", "eval_batch_size")
+    for name in (*positive, "gradient_accumulation_steps", "checkpointing_steps", "validation_steps"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1")
