@@ -7,8 +7,9 @@
     next                         MASK (discrete diffusion with absorbing noise; only when use_mask_token)
     next N                       noise-level tokens (discrete diffusion timestep conditioning; N = num_noise_levels)
 
-An autoregressive sequence is [BOS, class?, t_1 ... t_hw] with the codes in raster order. The layout is stored in
-the prior's `config.json` (extra attributes of its transformers config), so a saved prior describes itself.
+An autoregressive sequence is [BOS, class?, t_1 ... t_hw] with the codes in raster order; a discrete-diffusion
+denoiser reads [noise level?, class?, t_1 ... t_hw] (codes possibly corrupted or MASK). The layout is stored in the
+prior's `config.json` (extra attributes of its transformers config), so a saved prior describes itself.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-from transformers import GPT2Config, PretrainedConfig
+from transformers import BertConfig, GPT2Config, PretrainedConfig
 
 
 LAYOUT_KEYS = ("num_codes", "num_classes", "grid_height", "grid_width", "use_mask_token", "num_noise_levels")
@@ -76,6 +77,11 @@ class TokenLayout:
     def sequence_length(self) -> int:
         return self.prefix_length + self.num_tokens
 
+    @property
+    def denoiser_prefix_length(self) -> int:
+        """Tokens before the codes in a denoiser's input: the noise level (if any levels) and the class (if any)."""
+        return int(self.num_noise_levels > 0) + int(self.num_classes > 0)
+
     def check_class_labels(self, class_labels: torch.Tensor | None, allow_null: bool = False) -> None:
         if class_labels is None:
             return
@@ -104,6 +110,24 @@ class TokenLayout:
         if class_labels is None:
             class_labels = torch.full((batch_size,), self.num_classes, dtype=torch.long, device=device)  # null
         return torch.cat([bos, self.class_token_ids(class_labels).to(device).view(-1, 1)], dim=1)
+
+    def denoiser_input(
+        self, token_ids: torch.Tensor, noise_levels: torch.Tensor | None, class_labels: torch.Tensor | None
+    ) -> torch.Tensor:
+        """(B, N) grid (codes or MASK) -> (B, prefix + N) denoiser input [noise level?, class?, grid]. Class labels
+        `None` on a conditional layout means the null class; `noise_levels` are 0-based scheduler timesteps."""
+        batch_size, device = token_ids.shape[0], token_ids.device
+        parts = []
+        if self.num_noise_levels:
+            if noise_levels is None:
+                raise ValueError("This denoiser is conditioned on the noise level: pass the timesteps.")
+            levels = torch.as_tensor(noise_levels, device=device).long().expand(batch_size)
+            parts.append((levels + self.first_noise_level_token_id).view(-1, 1))
+        if self.num_classes:
+            if class_labels is None:
+                class_labels = torch.full((batch_size,), self.num_classes, dtype=torch.long, device=device)
+            parts.append(self.class_token_ids(class_labels.to(device)).view(-1, 1))
+        return torch.cat([*parts, token_ids.long()], dim=1)
 
     # configs
 
@@ -154,5 +178,29 @@ class TokenLayout:
             eos_token_id=None,
             pad_token_id=self.bos_token_id,
             loss_type="ForCausalLM",
+            **self.to_dict(),
+        )
+
+    def bert_config(
+        self,
+        num_hidden_layers: int = 4,
+        num_attention_heads: int = 4,
+        hidden_size: int = 128,
+        dropout: float = 0.1,
+    ) -> BertConfig:
+        """A `BertConfig` for a bidirectional denoiser over [noise level?, class?, grid] (positions fit exactly)."""
+        return BertConfig(
+            vocab_size=self.vocab_size,
+            hidden_size=hidden_size,
+            num_hidden_layers=num_hidden_layers,
+            num_attention_heads=num_attention_heads,
+            intermediate_size=4 * hidden_size,
+            hidden_act="gelu",
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
+            max_position_embeddings=self.denoiser_prefix_length + self.num_tokens,
+            type_vocab_size=1,
+            pad_token_id=self.mask_token_id if self.use_mask_token else self.num_codes,
+            tie_word_embeddings=True,
             **self.to_dict(),
         )

@@ -1,4 +1,12 @@
+from .pipeline_discrete_diffusion import DiscreteDiffusionPipeline, DiscreteDiffusionPipelineOutput
 from .pipeline_vqgen import VQGenPipeline, VQGenPipelineOutput
+from .reverse_process import export_reverse_process
 
 
-__all__ = ["VQGenPipeline", "VQGenPipelineOutput"]
+__all__ = [
+    "DiscreteDiffusionPipeline",
+    "DiscreteDiffusionPipelineOutput",
+    "VQGenPipeline",
+    "VQGenPipelineOutput",
+    "export_reverse_process",
+]

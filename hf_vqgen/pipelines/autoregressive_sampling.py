@@ -4,6 +4,7 @@ benchmarks). Both loops draw from the same `generator` in the same order, so the
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -48,6 +49,9 @@ def next_tokens(
 
 SampleStep = Callable[[torch.Tensor], torch.Tensor]
 
+# transformers 5 renamed `past_key_values` to `cache` (the old name warns, then goes in 5.40); accept both.
+_CACHE_ARGUMENT = "cache" if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters else "past_key_values"
+
 
 @torch.no_grad()
 def sample_with_cache(prior: GPT2LMHeadModel, input_ids: torch.Tensor, num_new: int, step: SampleStep, progress=None):
@@ -63,7 +67,8 @@ def sample_with_cache(prior: GPT2LMHeadModel, input_ids: torch.Tensor, num_new: 
             progress.update(1)
         if i + 1 < num_new:  # 2. feed it (to both halves when guiding), reusing the cache
             fed = codes.repeat(repeats // codes.shape[0]).view(-1, 1)
-            output = prior(input_ids=fed, past_key_values=output.past_key_values, use_cache=True)
+            cache = getattr(output, _CACHE_ARGUMENT)
+            output = prior(input_ids=fed, use_cache=True, **{_CACHE_ARGUMENT: cache})
     return torch.stack(new, dim=1) if new else input_ids.new_zeros((input_ids.shape[0], 0))
 
 

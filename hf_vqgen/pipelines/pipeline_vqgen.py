@@ -6,19 +6,13 @@ from dataclasses import dataclass
 
 import PIL.Image
 import torch
-from diffusers import DiffusionPipeline
-from diffusers.image_processor import VaeImageProcessor
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from transformers import GPT2LMHeadModel
 
-from ..data import PixelTransform
 from ..models.vq_model import VQVAEModel
 from ..vocabulary import TokenLayout
 from .autoregressive_sampling import build_input_ids, next_tokens, sample_with_cache
-from .hub import resolve_pretrained_path
-
-
-OUTPUT_TYPES = ("pil", "np", "pt", "token_ids")
+from .token_pipeline import TokenImagePipeline
 
 
 @dataclass
@@ -33,7 +27,7 @@ class VQGenPipelineOutput(ImagePipelineOutput):
     token_ids: torch.LongTensor | None = None
 
 
-class VQGenPipeline(DiffusionPipeline):
+class VQGenPipeline(TokenImagePipeline):
     r"""
     Sample images by drawing codebook ids from an autoregressive GPT-2 prior (KV-cached, only codes are ever
     emitted) and decoding them with the VQ-VAE tokenizer.
@@ -60,25 +54,14 @@ class VQGenPipeline(DiffusionPipeline):
         layout.check_tokenizer(vqvae)
         self.register_modules(vqvae=vqvae, prior=prior)
 
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """A local folder, or a Hub repo id resolved with `huggingface_hub.snapshot_download` first (so the Hub
-        and a populated offline cache both work); `revision`, `token`, `cache_dir`, `local_files_only` pass on."""
-        path, kwargs = resolve_pretrained_path(pretrained_model_name_or_path, kwargs)
-        return super().from_pretrained(path, **kwargs)
-
     @property
     def layout(self) -> TokenLayout:
         return TokenLayout.from_config(self.prior.config)
 
     # inputs
 
-    def check_inputs(self, batch_size, class_labels, guidance_scale, temperature, top_k, top_p, output_type):
+    def check_inputs(self, guidance_scale, temperature, top_k, top_p):
         layout = self.layout
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
-        if output_type not in OUTPUT_TYPES:
-            raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
         if temperature < 0:
             raise ValueError(f"`temperature` must be >= 0 (0 = greedy), got {temperature}.")
         if top_k is not None and top_k < 1:
@@ -87,12 +70,6 @@ class VQGenPipeline(DiffusionPipeline):
             raise ValueError(f"`top_p` must be in (0, 1], got {top_p}.")
         if guidance_scale != 1.0 and layout.null_class_token_id is None:
             raise ValueError("`guidance_scale` != 1 needs a class-conditional prior with a null class.")
-        if class_labels is not None:
-            if class_labels.shape != (batch_size,):
-                raise ValueError(
-                    f"`class_labels` must hold one label per sample ({batch_size}), got {class_labels.shape}."
-                )
-            layout.check_class_labels(class_labels)
 
     def prepare_prefix(self, batch_size, prefix_token_ids, image, num_prefix_rows) -> torch.Tensor | None:
         """The given first codes (B, L) in raster order, from `prefix_token_ids` or from encoding `image`."""
@@ -102,7 +79,7 @@ class VQGenPipeline(DiffusionPipeline):
                 raise ValueError("Pass either `prefix_token_ids` or `image` + `num_prefix_rows`, not both.")
             if num_prefix_rows is None or not 0 <= num_prefix_rows <= layout.grid_height:
                 raise ValueError(f"`num_prefix_rows` must be in [0, {layout.grid_height}], got {num_prefix_rows}.")
-            token_ids = self.vqvae.encode_to_ids(self._image_to_tensor(image))
+            token_ids = self.vqvae.encode_to_ids(self.image_to_tensor(image))
             prefix_token_ids = token_ids[:, :num_prefix_rows].flatten(1)
         if prefix_token_ids is None:
             return None
@@ -116,21 +93,12 @@ class VQGenPipeline(DiffusionPipeline):
             raise ValueError(f"`prefix_token_ids` must be codebook ids in [0, {layout.num_codes - 1}].")
         return prefix
 
-    def _image_to_tensor(self, image) -> torch.Tensor:
-        if isinstance(image, PIL.Image.Image) or (isinstance(image, list) and isinstance(image[0], PIL.Image.Image)):
-            images = image if isinstance(image, list) else [image]
-            transform = PixelTransform(self.vqvae.config.sample_size, self.vqvae.config.in_channels)
-            return torch.stack([transform(img) for img in images]).to(self.device)
-        if isinstance(image, torch.Tensor):
-            return (image[None] if image.ndim == 3 else image).to(self.device, self.vqvae.dtype)
-        raise ValueError("`image` must be a PIL image, a list of them, or a (B, C, H, W) tensor in [-1, 1].")
-
     # sampling
 
     @torch.no_grad()
     def __call__(
         self,
-        batch_size: int = 1,
+        batch_size: int | None = None,
         class_labels: list[int] | torch.Tensor | None = None,
         guidance_scale: float = 1.0,
         temperature: float = 1.0,
@@ -145,7 +113,7 @@ class VQGenPipeline(DiffusionPipeline):
     ) -> VQGenPipelineOutput | tuple:
         r"""
         Args:
-            batch_size (`int`, *optional*, defaults to 1): Number of images.
+            batch_size (`int`, *optional*): Number of images; defaults to the number of `image`s, else 1.
             class_labels (`list[int]` or `torch.LongTensor` of shape `(batch_size,)`, *optional*): Classes for a
                 class-conditional prior; `None` samples from the null class (unconditionally).
             guidance_scale (`float`, *optional*, defaults to 1.0): Classifier-free guidance on the logits,
@@ -163,11 +131,10 @@ class VQGenPipeline(DiffusionPipeline):
             return_dict (`bool`, *optional*, defaults to `True`): Return a [`VQGenPipelineOutput`] or a tuple.
         """
         layout = self.layout
-        if image is not None and isinstance(image, torch.Tensor | list):
-            batch_size = len(image)
-        if class_labels is not None:
-            class_labels = torch.as_tensor(class_labels, dtype=torch.long, device=self.device).view(-1)
-        self.check_inputs(batch_size, class_labels, guidance_scale, temperature, top_k, top_p, output_type)
+        batch_size = self.resolve_batch_size(batch_size, image)
+        self.check_batch_and_output(batch_size, output_type)
+        class_labels = self.prepare_class_labels(class_labels, batch_size, layout)
+        self.check_inputs(guidance_scale, temperature, top_k, top_p)
         prefix = self.prepare_prefix(batch_size, prefix_token_ids, image, num_prefix_rows)
 
         # 1. prompt [BOS, class, prefix] (and its null-class copy for guidance)
@@ -186,10 +153,7 @@ class VQGenPipeline(DiffusionPipeline):
         token_ids = codes.view(batch_size, layout.grid_height, layout.grid_width)
 
         # 3. decode
-        images = None
-        if output_type != "token_ids":
-            decoded = self.vqvae.decode_ids(token_ids)
-            images = VaeImageProcessor(do_resize=False).postprocess(decoded, output_type=output_type)
+        images = self.decode(token_ids, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return images, token_ids

@@ -24,8 +24,13 @@ def reconstruction_grid(originals: torch.Tensor, reconstructions: torch.Tensor, 
     return make_image_grid(rows, rows=len(rows) // cols, cols=cols, resize=resize)
 
 
-def image_grid(images: torch.Tensor, columns: int = 8, resize: int | None = None):
+def pil_grid(images: list[Image.Image], columns: int = 8, resize: int | None = None) -> Image.Image:
+    """Grid of PIL images, `columns` wide; a last incomplete row is dropped."""
+    columns = min(columns, len(images))
+    rows = len(images) // columns
+    return make_image_grid(images[: rows * columns], rows=rows, cols=columns, resize=resize)
+
+
+def image_grid(images: torch.Tensor, columns: int = 8, resize: int | None = None) -> Image.Image:
     """Grid of (B, C, H, W) images in [-1, 1], `columns` wide; a last incomplete row is dropped."""
-    columns = min(columns, images.shape[0])
-    rows = images.shape[0] // columns
-    return make_image_grid(to_pil_images(images[: rows * columns]), rows=rows, cols=columns, resize=resize)
+    return pil_grid(to_pil_images(images), columns, resize)

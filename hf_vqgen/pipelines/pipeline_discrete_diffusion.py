@@ -1,0 +1,252 @@
+"""`DiscreteDiffusionPipeline`: a bidirectional denoiser + `DiscreteDiffusionScheduler` over VQ-VAE codebook ids,
+decoded by the tokenizer; the whole grid is denoised in parallel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel
+
+from ..models.vq_model import VQVAEModel
+from ..schedulers import DiscreteDiffusionScheduler
+from ..vocabulary import TokenLayout
+from .pipeline_vqgen import VQGenPipelineOutput
+from .token_pipeline import TokenImagePipeline
+
+
+@dataclass
+class DiscreteDiffusionPipelineOutput(VQGenPipelineOutput):
+    """
+    Args:
+        images, token_ids: As in [`VQGenPipelineOutput`].
+        intermediates (`list`, *optional*): With `return_intermediates=True`, the decoded grid after each reverse
+            step (MASK positions shown as the denoiser's current guess), each in `output_type`.
+        num_steps_run (`int`): Reverse steps actually taken (fewer than `num_inference_steps` when the original
+            sampler converged early).
+    """
+
+    intermediates: list | None = None
+    num_steps_run: int = 0
+
+
+class DiscreteDiffusionPipeline(TokenImagePipeline):
+    r"""
+    Sample images by iteratively denoising a whole grid of codebook ids with a bidirectional transformer, then decode
+    them with the VQ-VAE tokenizer.
+
+    Args:
+        vqvae ([`VQVAEModel`]): The tokenizer.
+        denoiser ([`~transformers.BertForMaskedLM`] or any masked-LM transformers model): Reads
+            [noise level?, class?, grid] and predicts the clean codes; its config records the token layout.
+        scheduler ([`DiscreteDiffusionScheduler`]): Corruption kind, schedule and sampler.
+
+    Example:
+
+    ```py
+    >>> from hf_vqgen import DiscreteDiffusionPipeline
+
+    >>> pipeline = DiscreteDiffusionPipeline.from_pretrained("path/to/pipeline")  # or a Hub repo id
+    >>> out = pipeline(batch_size=8, class_labels=[0] * 8, num_inference_steps=16, return_intermediates=True)
+    >>> out.images[0].save("sample.png")
+    ```
+    """
+
+    model_cpu_offload_seq = "denoiser->vqvae"
+
+    def __init__(self, vqvae: VQVAEModel, denoiser: PreTrainedModel, scheduler: DiscreteDiffusionScheduler):
+        super().__init__()
+        layout = TokenLayout.from_config(denoiser.config)
+        layout.check_tokenizer(vqvae)
+        if scheduler.config.num_vq_embeddings != layout.num_codes:
+            raise ValueError(
+                f"The scheduler has {scheduler.config.num_vq_embeddings} codes but the denoiser {layout.num_codes}."
+            )
+        if scheduler.config.mask_token_id not in (None, layout.mask_token_id):
+            raise ValueError(
+                f"The scheduler's mask_token_id {scheduler.config.mask_token_id} != the denoiser's "
+                f"{layout.mask_token_id}."
+            )
+        if layout.num_noise_levels not in (0, scheduler.config.num_train_timesteps):
+            raise ValueError(
+                f"The denoiser knows {layout.num_noise_levels} noise levels but the scheduler has "
+                f"{scheduler.config.num_train_timesteps} timesteps."
+            )
+        self.register_modules(vqvae=vqvae, denoiser=denoiser, scheduler=scheduler)
+
+    @property
+    def layout(self) -> TokenLayout:
+        return TokenLayout.from_config(self.denoiser.config)
+
+    # inputs
+
+    def prepare_known_tokens(self, batch_size, image, mask_image, token_ids, token_mask):
+        """Inpainting: (known (B, N) bool, their ids (B, N)) or (None, None). `mask_image` / `token_mask` mark what
+        to *regenerate* (white / True), as in diffusers' inpainting pipelines; everything else stays fixed."""
+        layout = self.layout
+        if image is None and token_ids is None:
+            if mask_image is not None or token_mask is not None:
+                raise ValueError("`mask_image` / `token_mask` need the `image` or `token_ids` they refer to.")
+            return None, None
+        if image is not None and token_ids is not None:
+            raise ValueError("Pass either `image` or `token_ids` to inpaint, not both.")
+        if (mask_image is None) == (token_mask is None):
+            raise ValueError("Inpainting needs exactly one of `mask_image` or `token_mask`.")
+        if image is not None:
+            token_ids = self.vqvae.encode_to_ids(self.image_to_tensor(image))
+        token_ids = torch.as_tensor(token_ids, device=self.device).long()
+        if token_ids.shape != (batch_size, layout.grid_height, layout.grid_width):
+            raise ValueError(
+                f"`token_ids` must be (batch_size={batch_size}, {layout.grid_height}, {layout.grid_width}), "
+                f"got {tuple(token_ids.shape)}."
+            )
+        if token_ids.min() < 0 or token_ids.max() >= layout.num_codes:
+            raise ValueError(f"`token_ids` must be codebook ids in [0, {layout.num_codes - 1}].")
+        if mask_image is not None:
+            token_mask = self.mask_image_to_tokens(mask_image, batch_size)
+        token_mask = torch.as_tensor(token_mask, device=self.device).bool()
+        if token_mask.ndim == 2:
+            token_mask = token_mask.expand(batch_size, -1, -1)
+        if token_mask.shape != token_ids.shape:
+            raise ValueError(
+                f"`token_mask` must be {tuple(token_ids.shape)} (or (h, w)), got {tuple(token_mask.shape)}."
+            )
+        return ~token_mask.flatten(1), token_ids.flatten(1)
+
+    def mask_image_to_tokens(self, mask_image, batch_size) -> torch.Tensor:
+        """A pixel mask (white = regenerate) -> (B, h, w) token mask: a token is regenerated if any of its pixels is."""
+        if isinstance(mask_image, PIL.Image.Image):
+            mask_image = [mask_image]
+        if isinstance(mask_image, list):
+            size = self.vqvae.config.sample_size
+            mask_image = torch.stack(
+                [torch.from_numpy(_grayscale(m, size)) for m in mask_image]
+            ).unsqueeze(1)  # fmt: skip
+        mask = torch.as_tensor(mask_image, device=self.device).float()
+        mask = mask.view(-1, 1, *mask.shape[-2:])
+        if mask.shape[0] not in (1, batch_size):
+            raise ValueError(f"`mask_image` holds {mask.shape[0]} masks for a batch of {batch_size}.")
+        layout = self.layout
+        tokens = F.adaptive_max_pool2d(mask, (layout.grid_height, layout.grid_width)) > 0.5
+        return tokens[:, 0].expand(batch_size, -1, -1)
+
+    # sampling
+
+    def denoiser_logits(self, token_ids, timestep, class_labels, guidance_scale) -> torch.Tensor:
+        """Logits over the codes (B, N, K), with classifier-free guidance when `guidance_scale` != 1."""
+        layout = self.layout
+        inputs = layout.denoiser_input(token_ids, torch.as_tensor(timestep), class_labels)
+        if guidance_scale != 1.0:
+            unconditional = layout.denoiser_input(token_ids, torch.as_tensor(timestep), None)
+            inputs = torch.cat([inputs, unconditional])
+        logits = self.denoiser(input_ids=inputs).logits[:, layout.denoiser_prefix_length :, : layout.num_codes]
+        logits = logits.float()
+        if guidance_scale != 1.0:
+            conditional, unconditional = logits.chunk(2)
+            logits = unconditional + guidance_scale * (conditional - unconditional)
+        return logits
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        batch_size: int | None = None,
+        class_labels: list[int] | torch.Tensor | None = None,
+        guidance_scale: float = 1.0,
+        num_inference_steps: int = 16,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        image: PIL.Image.Image | list[PIL.Image.Image] | torch.Tensor | None = None,
+        mask_image: PIL.Image.Image | list[PIL.Image.Image] | torch.Tensor | None = None,
+        token_ids: torch.Tensor | None = None,
+        token_mask: torch.Tensor | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        callback_on_step_end: Callable | None = None,
+        return_intermediates: bool = False,
+    ) -> DiscreteDiffusionPipelineOutput | tuple:
+        r"""
+        Args:
+            batch_size (`int`, *optional*): Number of images; defaults to the number of `image`s / `token_ids`, else 1.
+            class_labels (`list[int]` or `torch.LongTensor` of shape `(batch_size,)`, *optional*): Classes for a
+                class-conditional denoiser; `None` samples from the null class.
+            guidance_scale (`float`, *optional*, defaults to 1.0): Classifier-free guidance on the logits.
+            num_inference_steps (`int`, *optional*, defaults to 16): Reverse steps (at most num_train_timesteps).
+            temperature (`float`, *optional*, defaults to 1.0): Softmax temperature for drawing codes; 0 = argmax.
+            top_k (`int`, *optional*): Draw among the k most likely codes only.
+            generator (`torch.Generator`, *optional*): Makes sampling reproducible.
+            image (PIL image(s) or `torch.Tensor` `(B, C, H, W)` in [-1, 1], *optional*): Image to inpaint, with
+                `mask_image` (white = regenerate) or `token_mask`.
+            mask_image (PIL image(s) or `torch.Tensor` `(B, 1, H, W)` in [0, 1], *optional*): Pixel mask.
+            token_ids (`torch.LongTensor` of shape `(B, h, w)`, *optional*): A token grid to inpaint (instead of
+                `image`), with `token_mask` (`(B, h, w)` or `(h, w)` bool, True = regenerate).
+            output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"`, `"pt"` or `"token_ids"`.
+            return_dict (`bool`, *optional*, defaults to `True`): Return a [`DiscreteDiffusionPipelineOutput`] or
+                a tuple `(images, token_ids)`.
+            callback_on_step_end (`Callable`, *optional*): Called as `callback(pipeline, step, timestep,
+                {"token_ids": grid})` after each step; may return `{"token_ids": new_grid}` to change the grid.
+            return_intermediates (`bool`, *optional*, defaults to `False`): Also return every step's decoded grid
+                (see `hf_vqgen.pipelines.reverse_process.export_reverse_process` for a GIF and a strip).
+        """
+        layout, scheduler = self.layout, self.scheduler
+        if token_ids is not None and batch_size is None:
+            batch_size = len(token_ids)
+        batch_size = self.resolve_batch_size(batch_size, image)
+        self.check_batch_and_output(batch_size, output_type)
+        class_labels = self.prepare_class_labels(class_labels, batch_size, layout)
+        if temperature < 0:
+            raise ValueError(f"`temperature` must be >= 0 (0 = argmax), got {temperature}.")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"`top_k` must be >= 1, got {top_k}.")
+        if guidance_scale != 1.0 and layout.null_class_token_id is None:
+            raise ValueError("`guidance_scale` != 1 needs a class-conditional denoiser with a null class.")
+        scheduler.set_timesteps(num_inference_steps, device=self.device)
+        known, known_ids = self.prepare_known_tokens(batch_size, image, mask_image, token_ids, token_mask)
+
+        # 1. start fully corrupted (random codes or all MASK), known tokens in place
+        grid = scheduler.initial_sample((batch_size, layout.num_tokens), generator=generator)
+        grid = grid.to(self.device)
+        if known is not None:
+            grid = torch.where(known, known_ids, grid)
+
+        # 2. reverse process
+        intermediates, steps_run = [], 0
+        for i, t in enumerate(self.progress_bar(scheduler.timesteps)):
+            logits = self.denoiser_logits(grid, t, class_labels, guidance_scale)
+            out = scheduler.step(logits, t, grid, generator=generator, temperature=temperature, top_k=top_k)
+            new_grid = out.prev_sample
+            if known is not None:
+                new_grid = torch.where(known, known_ids, new_grid)
+            converged = scheduler.config.sampler == "resample" and torch.equal(new_grid, grid)
+            grid, steps_run = new_grid, steps_run + 1
+            if callback_on_step_end is not None:
+                changed = callback_on_step_end(self, i, t, {"token_ids": grid})
+                grid = (changed or {}).get("token_ids", grid)
+            if return_intermediates:
+                shown = grid
+                if layout.mask_token_id is not None:
+                    shown = torch.where(grid == layout.mask_token_id, out.pred_original_sample, grid)
+                shown = shown.view(batch_size, layout.grid_height, layout.grid_width)
+                intermediates.append(self.decode(shown, "pil" if output_type == "token_ids" else output_type))
+            if converged:  # the original sampler: nothing changed, so nothing will
+                break
+
+        token_ids = grid.view(batch_size, layout.grid_height, layout.grid_width)
+        images = self.decode(token_ids, output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return images, token_ids
+        return DiscreteDiffusionPipelineOutput(
+            images=images,
+            token_ids=token_ids,
+            intermediates=intermediates if return_intermediates else None,
+            num_steps_run=steps_run,
+        )
+
+
+def _grayscale(mask: PIL.Image.Image, size: int) -> np.ndarray:
+    return np.asarray(mask.convert("L").resize((size, size), PIL.Image.NEAREST), dtype=np.float32) / 255.0

@@ -1,0 +1,72 @@
+"""`TokenImagePipeline`: what both priors' pipelines share — Hub-id resolution, input checks, image encoding and
+decoding token grids to the requested output type."""
+
+from __future__ import annotations
+
+import PIL.Image
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.image_processor import VaeImageProcessor
+
+from ..data import PixelTransform
+from .hub import resolve_pretrained_path
+
+
+OUTPUT_TYPES = ("pil", "np", "pt", "token_ids")
+
+
+class TokenImagePipeline(DiffusionPipeline):
+    """Base class of pipelines that sample codebook ids and decode them with a `VQVAEModel` (`self.vqvae`)."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """A local folder, or a Hub repo id resolved with `huggingface_hub.snapshot_download` first (so the Hub
+        and a populated offline cache both work); `revision`, `token`, `cache_dir`, `local_files_only` pass on."""
+        path, kwargs = resolve_pretrained_path(pretrained_model_name_or_path, kwargs)
+        return super().from_pretrained(path, **kwargs)
+
+    @staticmethod
+    def check_batch_and_output(batch_size, output_type) -> None:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
+
+    def prepare_class_labels(self, class_labels, batch_size: int, layout) -> torch.Tensor | None:
+        if class_labels is None:
+            return None
+        class_labels = torch.as_tensor(class_labels, dtype=torch.long, device=self.device).view(-1)
+        if class_labels.shape != (batch_size,):
+            raise ValueError(
+                f"`class_labels` must hold one label per sample ({batch_size}), got {tuple(class_labels.shape)}."
+            )
+        layout.check_class_labels(class_labels)
+        return class_labels
+
+    def image_to_tensor(self, image) -> torch.Tensor:
+        """PIL image(s) or a (B, C, H, W) / (C, H, W) tensor in [-1, 1] -> (B, C, H, W) on the pipeline's device."""
+        if isinstance(image, PIL.Image.Image) or (isinstance(image, list) and isinstance(image[0], PIL.Image.Image)):
+            images = image if isinstance(image, list) else [image]
+            transform = PixelTransform(self.vqvae.config.sample_size, self.vqvae.config.in_channels)
+            return torch.stack([transform(img) for img in images]).to(self.device)
+        if isinstance(image, torch.Tensor):
+            return (image[None] if image.ndim == 3 else image).to(self.device, self.vqvae.dtype)
+        raise ValueError("`image` must be a PIL image, a list of them, or a (B, C, H, W) tensor in [-1, 1].")
+
+    @staticmethod
+    def resolve_batch_size(batch_size: int | None, image) -> int:
+        """`batch_size`, defaulting to the number of `image`s (else 1); a conflict with `image` is an error."""
+        if image is None:
+            return 1 if batch_size is None else batch_size
+        single = isinstance(image, PIL.Image.Image) or (isinstance(image, torch.Tensor) and image.ndim == 3)
+        count = 1 if single else len(image)
+        if batch_size is not None and batch_size != count:
+            raise ValueError(f"`image` holds {count} images but `batch_size` is {batch_size}.")
+        return count
+
+    def decode(self, token_ids: torch.Tensor, output_type: str):
+        """(B, h, w) codebook ids -> images of `output_type` (None for "token_ids")."""
+        if output_type == "token_ids":
+            return None
+        decoded = self.vqvae.decode_ids(token_ids)
+        return VaeImageProcessor(do_resize=False).postprocess(decoded, output_type=output_type)
