@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Score a tokenizer or a set of generated images against a dataset split; writes one JSON and a sample grid.
 
-    # a pipeline: samples (classes cycled evenly), scored against the test split
+    # a pipeline (autoregressive or discrete diffusion): samples (classes cycled evenly), scored against the test split
     python examples/evaluate.py --pipeline outputs/ar-pipeline --num_samples 10000 --output_dir eval/ar
+    python examples/evaluate.py --pipeline outputs/diffusion-pipeline --num_inference_steps 16 --output_dir eval/dd
     # a tokenizer: PSNR, SSIM, codebook usage / perplexity and reconstruction FID (rFID) on the test split
     python examples/evaluate.py --tokenizer outputs/vqvae --output_dir eval/vqvae
     # any generator's images, as .npy: uint8 (N, H, W), (N, H, W, C) or (N, C, H, W), or float (N, C, H, W) in [-1, 1]
@@ -25,7 +26,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hf_vqgen import PixelTransform, VQGenPipeline, VQVAEModel, load_image_dataset, with_pixel_values
+from hf_vqgen import (
+    PixelTransform,
+    VQGenPipeline,
+    VQVAEModel,
+    load_image_dataset,
+    load_pipeline,
+    with_pixel_values,
+)
 from hf_vqgen.evaluation import score_images
 from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
 from hf_vqgen.metrics import codebook_statistics, heldout_bits_per_token, psnr, ssim
@@ -39,7 +47,9 @@ PACKAGES = ("hf_vqgen", "torch", "diffusers", "transformers", "accelerate", "dat
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--pipeline", help="A saved VQGenPipeline (folder or Hub repo id): sample and score it.")
+    source.add_argument(
+        "--pipeline", help="A saved pipeline of either prior (folder or Hub repo id): sample and score it."
+    )
     source.add_argument("--tokenizer", help="Folder of a saved VQVAEModel.")
     source.add_argument("--images_npy", help="A .npy array of images from any generator.")
     parser.add_argument("--dataset_name", default="fashion_mnist")
@@ -55,12 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sampling.add_argument("--guidance_scale", type=float, default=1.0)
     sampling.add_argument("--temperature", type=float, default=1.0)
     sampling.add_argument("--top_k", type=int, default=None)
-    sampling.add_argument("--top_p", type=float, default=None)
+    sampling.add_argument("--top_p", type=float, default=None, help="Autoregressive prior only.")
+    sampling.add_argument("--num_inference_steps", type=int, default=16, help="Discrete-diffusion prior only.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", default="eval-results")
     args = parser.parse_args(argv)
-    if args.num_samples < 2 or args.batch_size < 1:
-        parser.error("--num_samples must be >= 2 and --batch_size >= 1")
+    if args.num_samples < 2 or args.batch_size < 1 or args.num_inference_steps < 1:
+        parser.error("--num_samples must be >= 2, --batch_size and --num_inference_steps >= 1")
     return args
 
 
@@ -101,20 +112,28 @@ def reconstruct(tokenizer: VQVAEModel, images: torch.Tensor, batch_size: int) ->
 @torch.no_grad()
 def sample_pipeline(args) -> tuple[torch.Tensor, dict]:
     """`num_samples` images from a saved pipeline, classes cycled evenly for a conditional prior (fixed seed)."""
-    pipeline = VQGenPipeline.from_pretrained(args.pipeline)
+    pipeline = load_pipeline(args.pipeline)
     pipeline.set_progress_bar_config(disable=True)
     num_classes = pipeline.layout.num_classes
     generator = torch.Generator(device=pipeline.device).manual_seed(args.seed)
-    chunks = []
+    if isinstance(pipeline, VQGenPipeline):
+        kind = {"top_p": args.top_p}
+    else:
+        kind = {"num_inference_steps": args.num_inference_steps}
+    chunks, steps_run = [], []
     for start in tqdm(range(0, args.num_samples, args.batch_size), desc="Sampling"):
         count = min(args.batch_size, args.num_samples - start)
         labels = (torch.arange(start, start + count) % num_classes).tolist() if num_classes else None
         out = pipeline(
             count, class_labels=labels, guidance_scale=args.guidance_scale, temperature=args.temperature,
-            top_k=args.top_k, top_p=args.top_p, generator=generator, output_type="pt",
+            top_k=args.top_k, generator=generator, output_type="pt", **kind,
         )  # fmt: skip
         chunks.append(out.images * 2 - 1)
-    info = {"num_classes": num_classes, "classes": "cycled evenly" if num_classes else None}
+        steps_run.append(getattr(out, "num_steps_run", None))
+    info = {"pipeline": type(pipeline).__name__, "num_classes": num_classes}
+    info["classes"] = "cycled evenly" if num_classes else None
+    if steps_run[0] is not None:
+        info["mean_steps_run"] = sum(steps_run) / len(steps_run)
     return torch.cat(chunks), info, pipeline
 
 
@@ -139,9 +158,11 @@ def main(args: argparse.Namespace) -> dict:
     results = {"metrics": {}, "settings": vars(args).copy()}
     if args.pipeline:
         images, sampling, pipeline = sample_pipeline(args)
+        timings["generate_seconds"] = time.monotonic() - start
         grid = image_grid(images[:64], columns=8)
         results["settings"].update(what="pipeline samples", **sampling)
-        results["metrics"].update(prior_likelihood(pipeline, args))
+        if isinstance(pipeline, VQGenPipeline):  # an exact likelihood exists for the autoregressive prior only
+            results["metrics"].update(prior_likelihood(pipeline, args))
     elif args.tokenizer:
         tokenizer = VQVAEModel.from_pretrained(args.tokenizer).eval()
         originals = load_split_images(
@@ -154,7 +175,7 @@ def main(args: argparse.Namespace) -> dict:
         images = images_from_npy(args.images_npy, args.num_samples)
         grid = image_grid(images[:64], columns=8)
         results["settings"]["what"] = "images from --images_npy"
-    timings["generate_seconds"] = time.monotonic() - start
+    timings.setdefault("generate_seconds", time.monotonic() - start)
     timings["images_per_second"] = len(images) / timings["generate_seconds"]
 
     start = time.monotonic()

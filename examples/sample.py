@@ -1,8 +1,11 @@
 #!/usr/bin/env python
-"""Sample from a saved pipeline: a class-conditional grid (one row per class, or an unconditional grid), and
-completions of test images from their first token rows (originals, then each completion, row by row).
+"""Sample from a saved pipeline of either prior: a class-conditional grid (one row per class, or an unconditional
+grid), and completions of test images from their first token rows (originals, then each completion, row by row;
+the discrete-diffusion pipeline completes them by inpainting the rows below). `--gif` also writes a discrete-diffusion
+pipeline's reverse process as `reverse_process.gif` and `reverse_process.png` (a strip of frames per sample).
 
     python examples/sample.py --pipeline outputs/ar-pipeline --output_dir outputs/samples
+    python examples/sample.py --pipeline outputs/diffusion-pipeline --num_inference_steps 16 --gif
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from hf_vqgen import VQGenPipeline
+from hf_vqgen import DiscreteDiffusionPipeline, export_reverse_process, load_pipeline
 from hf_vqgen.feature_extractors import load_split_images
-from hf_vqgen.training.images import image_grid
+from hf_vqgen.training.images import image_grid, pil_grid
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -25,33 +28,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--guidance_scale", type=float, default=1.0)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top_k", type=int, default=None)
-    parser.add_argument("--top_p", type=float, default=None)
+    parser.add_argument("--top_p", type=float, default=None, help="Autoregressive prior only.")
+    parser.add_argument("--num_inference_steps", type=int, default=16, help="Discrete-diffusion prior only.")
+    parser.add_argument("--gif", action="store_true", help="Write the reverse process (discrete diffusion only).")
     parser.add_argument("--dataset_name", default="fashion_mnist", help="Source of the images to complete.")
     parser.add_argument("--num_completions", type=int, default=8, help="Test images to complete (0: none).")
     parser.add_argument("--prefix_rows", type=int, nargs="+", default=None, help="Default: a quarter and a half.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.samples_per_class < 1 or args.num_completions < 0:
-        parser.error("--samples_per_class must be >= 1 and --num_completions >= 0")
+    if args.samples_per_class < 1 or args.num_completions < 0 or args.num_inference_steps < 1:
+        parser.error("--samples_per_class, --num_inference_steps must be >= 1 and --num_completions >= 0")
     return args
 
 
 def main(args: argparse.Namespace) -> dict[str, Path]:
-    pipeline = VQGenPipeline.from_pretrained(args.pipeline)
+    pipeline = load_pipeline(args.pipeline)
+    diffusion = isinstance(pipeline, DiscreteDiffusionPipeline)
+    if args.gif and not diffusion:
+        raise ValueError("--gif shows a discrete-diffusion reverse process; this is an autoregressive pipeline.")
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     sampling = {"guidance_scale": args.guidance_scale, "temperature": args.temperature, "top_k": args.top_k}
-    sampling["top_p"] = args.top_p
+    sampling.update({"num_inference_steps": args.num_inference_steps} if diffusion else {"top_p": args.top_p})
     layout, written = pipeline.layout, {}
 
     # 1. a grid: one row per class (or 8 rows unconditionally)
     rows = layout.num_classes or 8
     labels = torch.arange(rows).repeat_interleave(args.samples_per_class) if layout.num_classes else None
     generator = torch.Generator(device=pipeline.device).manual_seed(args.seed)
-    samples = pipeline(rows * args.samples_per_class, class_labels=labels, generator=generator, output_type="pt",
-                       **sampling)  # fmt: skip
+    extra = {"return_intermediates": True} if args.gif else {}
+    samples = pipeline(rows * args.samples_per_class, class_labels=labels, generator=generator,
+                       output_type="pil" if args.gif else "pt", **sampling, **extra)  # fmt: skip
     written["grid"] = output_dir / "samples.png"
-    image_grid(samples.images * 2 - 1, columns=args.samples_per_class).save(written["grid"])
+    if args.gif:
+        pil_grid(samples.images, columns=args.samples_per_class).save(written["grid"])
+        written["gif"], written["strip"] = output_dir / "reverse_process.gif", output_dir / "reverse_process.png"
+        export_reverse_process(samples.intermediates, written["gif"], written["strip"], columns=args.samples_per_class)
+    else:
+        image_grid(samples.images * 2 - 1, columns=args.samples_per_class).save(written["grid"])
 
     # 2. completions of test images from their top token rows
     if args.num_completions:
@@ -62,7 +76,13 @@ def main(args: argparse.Namespace) -> dict[str, Path]:
         prefix_rows = args.prefix_rows or [layout.grid_height // 4, layout.grid_height // 2]
         strips = [originals]
         for num_rows in prefix_rows:
-            completed = pipeline(image=originals, num_prefix_rows=num_rows, output_type="pt",
+            if diffusion:  # inpaint every token row below the first `num_rows`
+                token_mask = torch.zeros(layout.grid_height, layout.grid_width, dtype=torch.bool)
+                token_mask[num_rows:] = True
+                given = {"image": originals, "token_mask": token_mask}
+            else:
+                given = {"image": originals, "num_prefix_rows": num_rows}
+            completed = pipeline(**given, output_type="pt",
                                  generator=torch.Generator(device=pipeline.device).manual_seed(args.seed), **sampling)  # fmt: skip
             strips.append(completed.images * 2 - 1)
         written["completions"] = output_dir / "completions.png"

@@ -3,11 +3,14 @@
 
     accelerate launch examples/train_prior.py --prior_type ar --vqvae_name_or_path outputs/vqvae \
         --tokens_dir outputs/tokens --output_dir outputs/ar-pipeline
+    accelerate launch examples/train_prior.py --prior_type diffusion --corruption absorbing --objective x0 \
+        --vqvae_name_or_path outputs/vqvae --tokens_dir outputs/tokens --output_dir outputs/diffusion-pipeline
 
 Without `--tokens_dir` the image dataset (`--dataset_name`) is encoded once with the tokenizer and cached in
 `output_dir/tokens`. `--prior_type ar` trains a stock `GPT2LMHeadModel` with next-token cross entropy on the code
-positions; the run ends with `VQGenPipeline.save_pretrained(output_dir)` and `eval_results.json` (held-out bits per
-token).
+positions and saves a `VQGenPipeline`; `--prior_type diffusion` trains a stock `BertForMaskedLM` denoiser (see
+`hf_vqgen.training.priors.build_diffusion_batch` for the two objectives) and saves a `DiscreteDiffusionPipeline`.
+Both end with `eval_results.json` (held-out loss in bits per token).
 """
 
 from __future__ import annotations
@@ -24,9 +27,16 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
-from transformers import GPT2LMHeadModel
+from transformers import BertForMaskedLM, GPT2LMHeadModel
 
-from hf_vqgen import TokenLayout, VQGenPipeline, VQVAEModel, load_image_dataset
+from hf_vqgen import (
+    DiscreteDiffusionPipeline,
+    DiscreteDiffusionScheduler,
+    TokenLayout,
+    VQGenPipeline,
+    VQVAEModel,
+    load_image_dataset,
+)
 from hf_vqgen.data import encode_image_dataset, load_token_dataset, save_token_dataset, tokenizer_identity
 from hf_vqgen.hub import push_folder_to_hub
 from hf_vqgen.training import init_trackers, load_checkpoint, save_checkpoint
@@ -38,7 +48,7 @@ from hf_vqgen.training.arguments import (
 )
 from hf_vqgen.training.images import image_grid
 from hf_vqgen.training.loop import backward_and_step, resumed_batches
-from hf_vqgen.training.priors import bits_per_token, build_batch, weight_decay_groups
+from hf_vqgen.training.priors import bits_per_token, build_batch, build_diffusion_batch, weight_decay_groups
 
 
 logger = logging.getLogger(__name__)
@@ -46,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = recipe_parser(__doc__)
-    parser.add_argument("--prior_type", default="ar", choices=("ar",))
+    parser.add_argument("--prior_type", default="ar", choices=("ar", "diffusion"))
     data = parser.add_argument_group("data")
     data.add_argument("--vqvae_name_or_path", required=True)
     data.add_argument("--tokens_dir", default=None, help="Token dataset from examples/encode_dataset.py.")
@@ -60,6 +70,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--n_embd", type=int, default=128)
     model.add_argument("--dropout", type=float, default=0.1)
     model.add_argument("--class_dropout", type=float, default=0.1, help="Label -> null class rate, for CFG.")
+    diffusion = parser.add_argument_group("discrete diffusion (--prior_type diffusion)")
+    diffusion.add_argument("--corruption", default="absorbing", choices=("uniform", "absorbing", "mask_and_replace"))
+    diffusion.add_argument("--objective", default="x0", choices=("original", "x0"),
+                           help="original: g(x_b) -> x_a; x0: predict the clean grid from x_t.")  # fmt: skip
+    diffusion.add_argument("--schedule", default="cosine", choices=("linear", "cosine"))
+    diffusion.add_argument("--num_train_timesteps", type=int, default=100)
+    diffusion.add_argument("--extra_corruption", type=float, default=0.1, help="x_a -> x_b rate (original).")
+    diffusion.add_argument("--loss_on", default=None, choices=("corrupted", "all"),
+                           help="x0 loss positions; default: all for uniform corruption, else corrupted.")  # fmt: skip
+    diffusion.add_argument("--num_inference_steps", type=int, default=16, help="For validation samples.")
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", default="prior-pipeline")
     train.add_argument("--weight_decay", type=float, default=0.1)
@@ -72,6 +92,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_training_arguments(parser, args)
     if not 0 <= args.class_dropout < 1:
         parser.error("--class_dropout must be in [0, 1)")
+    if not 0 <= args.extra_corruption < 1:
+        parser.error("--extra_corruption must be in [0, 1)")
+    if args.num_train_timesteps < 1 or args.num_inference_steps < 1:
+        parser.error("--num_train_timesteps and --num_inference_steps must be >= 1")
+    if args.loss_on is None:
+        args.loss_on = "all" if args.corruption == "uniform" else "corrupted"
     return args
 
 
@@ -104,31 +130,70 @@ def count_classes(tokens) -> int:
     return feature.num_classes if hasattr(feature, "num_classes") else int(max(tokens.with_format(None)["label"])) + 1
 
 
-def build_prior(args, layout: TokenLayout) -> GPT2LMHeadModel:
-    return GPT2LMHeadModel(layout.gpt2_config(args.n_layer, args.n_head, args.n_embd, args.dropout))
+def build_layout(args, vqvae, num_classes: int) -> TokenLayout:
+    if args.prior_type == "ar":
+        return TokenLayout.for_tokenizer(vqvae, num_classes=num_classes)
+    return TokenLayout.for_tokenizer(
+        vqvae,
+        num_classes=num_classes,
+        use_mask_token=args.corruption != "uniform",
+        num_noise_levels=args.num_train_timesteps if args.objective == "x0" else 0,
+    )
+
+
+def build_prior(args, layout: TokenLayout):
+    """(prior, scheduler): a GPT-2, or a BERT denoiser with its `DiscreteDiffusionScheduler`."""
+    if args.prior_type == "ar":
+        return GPT2LMHeadModel(layout.gpt2_config(args.n_layer, args.n_head, args.n_embd, args.dropout)), None
+    denoiser = BertForMaskedLM(layout.bert_config(args.n_layer, args.n_head, args.n_embd, args.dropout))
+    scheduler = DiscreteDiffusionScheduler(
+        layout.num_codes, layout.mask_token_id, args.num_train_timesteps, args.corruption, args.schedule
+    )
+    return denoiser, scheduler
+
+
+def prior_inputs(args, batch, layout, scheduler, class_dropout, generator=None):
+    """(input_ids, labels) of one batch for the prior's loss."""
+    if scheduler is None:
+        return build_batch(batch, layout, class_dropout)
+    return build_diffusion_batch(
+        batch, layout, scheduler, args.objective, class_dropout, args.extra_corruption, args.loss_on, generator
+    )
+
+
+def build_pipeline(vqvae, prior, scheduler):
+    if scheduler is None:
+        return VQGenPipeline(vqvae=vqvae, prior=prior)
+    return DiscreteDiffusionPipeline(vqvae=vqvae, denoiser=prior, scheduler=scheduler)
 
 
 @torch.no_grad()
-def evaluate_bits(prior, loader, layout, accelerator) -> float:
+def evaluate_bits(args, prior, loader, layout, scheduler, accelerator) -> float:
+    """Held-out loss in bits per target token (for diffusion: of its training objective, with fixed noise)."""
     prior.eval()
+    generator = torch.Generator(device=accelerator.device).manual_seed(args.seed)
     total_nats, total_tokens = 0.0, 0
     for batch in loader:
-        input_ids, labels = build_batch(batch, layout, class_dropout=0.0)
+        input_ids, labels = prior_inputs(args, batch, layout, scheduler, 0.0, generator)
         loss = prior(input_ids=input_ids, labels=labels).loss.float()
-        count = torch.tensor(float((labels[:, 1:] != -100).sum()), device=loss.device)
+        shifted = labels[:, 1:] if scheduler is None else labels  # GPT-2 shifts its labels by one
+        count = torch.tensor(float((shifted != -100).sum()), device=loss.device)
         total_nats += float(accelerator.reduce(loss * count, reduction="sum"))
         total_tokens += int(accelerator.reduce(count, reduction="sum"))
     prior.train()
     return bits_per_token(total_nats / max(total_tokens, 1))
 
 
-def save_samples(vqvae, prior, layout: TokenLayout, args, path: Path) -> None:
+def save_samples(vqvae, prior, scheduler, layout: TokenLayout, args, path: Path) -> None:
     was_training = prior.training
-    pipeline = VQGenPipeline(vqvae=vqvae, prior=prior.eval())
+    pipeline = build_pipeline(vqvae, prior.eval(), scheduler)
     pipeline.set_progress_bar_config(disable=True)
     count = args.num_validation_images
     labels = torch.arange(count) % layout.num_classes if layout.num_classes else None
-    samples = pipeline(count, class_labels=labels, generator=torch.Generator().manual_seed(0), output_type="pt")
+    kwargs = {} if scheduler is None else {"num_inference_steps": min(args.num_inference_steps, len(scheduler))}
+    samples = pipeline(
+        count, class_labels=labels, generator=torch.Generator().manual_seed(0), output_type="pt", **kwargs
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     image_grid(samples.images * 2 - 1, columns=min(8, count)).save(path)
     prior.train(was_training)
@@ -146,8 +211,8 @@ def main(args: argparse.Namespace) -> dict | None:
     vqvae = VQVAEModel.from_pretrained(args.vqvae_name_or_path).to(accelerator.device).eval()
     train_tokens, eval_tokens = load_tokens(args, vqvae, accelerator)
     num_classes = 0 if args.unconditional else count_classes(train_tokens)
-    layout = TokenLayout.for_tokenizer(vqvae, num_classes=num_classes)
-    prior = build_prior(args, layout)
+    layout = build_layout(args, vqvae, num_classes)
+    prior, scheduler = build_prior(args, layout)
     optimizer = torch.optim.AdamW(
         weight_decay_groups(prior, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
     )
@@ -174,24 +239,26 @@ def main(args: argparse.Namespace) -> dict | None:
 
     start = time.monotonic()
     global_step = train(
-        args, accelerator, (prior, optimizer, lr_scheduler, ema), train_loader, layout, global_step, vqvae, eval_loader
-    )
+        args, accelerator, (prior, optimizer, lr_scheduler, ema), train_loader, (layout, scheduler), global_step,
+        vqvae, eval_loader,
+    )  # fmt: skip
     train_minutes = (time.monotonic() - start) / 60
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(prior)
     if ema is not None:
         ema.copy_to(unwrapped.parameters())  # ship the averaged weights
     results = {
-        "eval_bits_per_token": evaluate_bits(prior, eval_loader, layout, accelerator),
+        "prior_type": args.prior_type,
+        "eval_bits_per_token": evaluate_bits(args, prior, eval_loader, layout, scheduler, accelerator),
         "train_steps": global_step,
         "train_minutes": train_minutes,
     }
-    results["eval_bits_per_image"] = results["eval_bits_per_token"] * layout.num_tokens
+    if scheduler is None:  # an exact likelihood only for the autoregressive prior
+        results["eval_bits_per_image"] = results["eval_bits_per_token"] * layout.num_tokens
     if accelerator.is_main_process:
-        pipeline = VQGenPipeline(vqvae=vqvae, prior=unwrapped.eval())
-        pipeline.save_pretrained(args.output_dir)
+        build_pipeline(vqvae, unwrapped.eval(), scheduler).save_pretrained(args.output_dir)
         (Path(args.output_dir) / "eval_results.json").write_text(json.dumps(results, indent=2))
-        save_samples(vqvae, unwrapped, layout, args, Path(args.output_dir) / "samples.png")
+        save_samples(vqvae, unwrapped, scheduler, layout, args, Path(args.output_dir) / "samples.png")
         if args.push_to_hub:
             push_folder_to_hub(args.output_dir, args.hub_model_id)
         print(json.dumps(results, indent=2))
@@ -199,8 +266,9 @@ def main(args: argparse.Namespace) -> dict | None:
     return results if accelerator.is_main_process else None
 
 
-def train(args, accelerator, state, train_loader, layout, global_step, vqvae, eval_loader) -> int:
+def train(args, accelerator, state, train_loader, token_process, global_step, vqvae, eval_loader) -> int:
     prior, optimizer, lr_scheduler, ema = state
+    layout, scheduler = token_process
     progress = tqdm(
         total=args.max_train_steps, initial=global_step, desc="Steps", disable=not accelerator.is_local_main_process
     )
@@ -208,7 +276,7 @@ def train(args, accelerator, state, train_loader, layout, global_step, vqvae, ev
     while global_step < args.max_train_steps:
         for batch in resumed_batches(accelerator, train_loader, global_step, args.gradient_accumulation_steps):
             with accelerator.accumulate(prior):
-                input_ids, labels = build_batch(batch, layout, args.class_dropout)
+                input_ids, labels = prior_inputs(args, batch, layout, scheduler, args.class_dropout)
                 loss = prior(input_ids=input_ids, labels=labels).loss
                 backward_and_step(accelerator, loss, prior, optimizer, lr_scheduler, args.max_grad_norm)
             if not accelerator.sync_gradients:
@@ -227,11 +295,11 @@ def train(args, accelerator, state, train_loader, layout, global_step, vqvae, ev
             if global_step % args.checkpointing_steps == 0:
                 save_checkpoint(accelerator, args.output_dir, global_step, args.checkpoints_total_limit)
             if global_step % args.validation_steps == 0:
-                eval_bits = evaluate_bits(prior, eval_loader, layout, accelerator)
+                eval_bits = evaluate_bits(args, prior, eval_loader, layout, scheduler, accelerator)
                 accelerator.log({"eval_bits_per_token": eval_bits}, step=global_step)
                 if accelerator.is_main_process:
                     path = Path(args.output_dir) / "validation" / f"step-{global_step}.png"
-                    save_samples(vqvae, accelerator.unwrap_model(prior), layout, args, path)
+                    save_samples(vqvae, accelerator.unwrap_model(prior), scheduler, layout, args, path)
             if global_step >= args.max_train_steps:
                 break
     progress.close()

@@ -8,6 +8,7 @@ from .pipelines import (
     VQGenPipeline,
     VQGenPipelineOutput,
     export_reverse_process,
+    load_pipeline,
 )
 from .schedulers import DiscreteDiffusionScheduler
 from .vocabulary import TokenLayout
@@ -26,5 +27,6 @@ __all__ = [
     "VQVAEModel",
     "export_reverse_process",
     "load_image_dataset",
+    "load_pipeline",
     "with_pixel_values",
 ]

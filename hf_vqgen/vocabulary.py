@@ -200,7 +200,7 @@ class TokenLayout:
             attention_probs_dropout_prob=dropout,
             max_position_embeddings=self.denoiser_prefix_length + self.num_tokens,
             type_vocab_size=1,
-            pad_token_id=self.mask_token_id if self.use_mask_token else self.num_codes,
+            pad_token_id=self.bos_token_id,  # unused by the denoiser; BERT freezes the pad embedding at zero
             tie_word_embeddings=True,
             **self.to_dict(),
         )

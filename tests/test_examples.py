@@ -9,7 +9,7 @@ import pytest
 import torch
 from diffusers import VQModel
 
-from hf_vqgen import VQGenPipeline, VQVAEModel
+from hf_vqgen import DiscreteDiffusionPipeline, VQGenPipeline, VQVAEModel
 from hf_vqgen.data import load_token_dataset
 from hf_vqgen.models import ImageClassifier
 
@@ -305,3 +305,44 @@ def test_train_prior_resumes_from_latest_checkpoint(tmp_path, tiny_tokenizer):
         train_prior.parse_args(common + ["--max_train_steps", "3", "--resume_from_checkpoint", "latest"])
     )
     assert results["train_steps"] == 3
+
+
+@pytest.mark.parametrize(("corruption", "objective"), [("uniform", "original"), ("absorbing", "x0")])
+def test_diffusion_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir, corruption, objective):
+    output_dir = tmp_path / "diffusion"
+    results = train_prior.main(
+        train_prior.parse_args(
+            TINY_PRIOR_ARGS + ["--prior_type", "diffusion", "--corruption", corruption, "--objective", objective,
+                               "--num_train_timesteps", "10", "--num_inference_steps", "4",
+                               "--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(output_dir),
+                               "--max_train_steps", "2", "--validation_steps", "2"]
+        )  # fmt: skip
+    )
+    assert results["prior_type"] == "diffusion" and results["eval_bits_per_token"] > 0
+    assert (output_dir / "denoiser" / "model.safetensors").is_file()
+    assert (output_dir / "scheduler" / "scheduler_config.json").is_file()
+    assert (output_dir / "samples.png").is_file() and (output_dir / "validation" / "step-2.png").is_file()
+    pipeline = DiscreteDiffusionPipeline.from_pretrained(output_dir)
+    assert pipeline.scheduler.config.corruption == corruption
+    assert pipeline.layout.num_noise_levels == (10 if objective == "x0" else 0)
+
+    scored = evaluate.main(
+        evaluate.parse_args(
+            ["--pipeline", str(output_dir), "--num_samples", "6", "--batch_size", "4", "--num_inference_steps", "3",
+             "--feature_extractor", str(classifier_dir), "--output_dir", str(tmp_path / "eval")]
+        )  # fmt: skip
+    )
+    assert scored["metrics"]["num_samples"] == 6 and scored["settings"]["pipeline"] == "DiscreteDiffusionPipeline"
+    assert "bits_per_token" not in scored["metrics"]  # no exact likelihood for this prior
+    written = sample.main(
+        sample.parse_args(
+            ["--pipeline", str(output_dir), "--output_dir", str(tmp_path / "samples"), "--samples_per_class", "2",
+             "--num_completions", "3", "--num_inference_steps", "3", "--gif"]
+        )  # fmt: skip
+    )
+    assert all(written[name].is_file() for name in ("grid", "completions", "gif", "strip"))
+
+    kwargs = {"batch_size": 3, "class_labels": [0, 1, 2], "num_inference_steps": 4, "output_type": "pt"}
+    first = pipeline(generator=torch.Generator().manual_seed(0), **kwargs)
+    again = DiscreteDiffusionPipeline.from_pretrained(output_dir)(generator=torch.Generator().manual_seed(0), **kwargs)
+    assert torch.equal(first.token_ids, again.token_ids) and torch.equal(first.images, again.images)

@@ -1,3 +1,4 @@
+from .loading import load_pipeline
 from .pipeline_discrete_diffusion import DiscreteDiffusionPipeline, DiscreteDiffusionPipelineOutput
 from .pipeline_vqgen import VQGenPipeline, VQGenPipelineOutput
 from .reverse_process import export_reverse_process
@@ -9,4 +10,5 @@ __all__ = [
     "VQGenPipeline",
     "VQGenPipelineOutput",
     "export_reverse_process",
+    "load_pipeline",
 ]

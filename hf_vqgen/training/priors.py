@@ -14,10 +14,9 @@ def bits_per_token(nats: float) -> float:
     return nats / math.log(2)
 
 
-def build_batch(batch: dict, layout: TokenLayout, class_dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token-dataset rows -> GPT-2 `input_ids` [BOS, class?, codes] and `labels` with -100 on the prefix, so that the
-    loss covers the code positions only. Labels are replaced by the null class with probability `class_dropout`
-    (classifier-free guidance training)."""
+def codes_and_labels(batch: dict, layout: TokenLayout, class_dropout: float):
+    """Token-dataset rows -> checked codes (B, N) and class labels (B,) or None; labels are replaced by the null
+    class with probability `class_dropout` (classifier-free guidance training)."""
     codes = batch["token_ids"].long()
     if codes.numel() and (codes.min() < 0 or codes.max() >= layout.num_codes):
         raise ValueError(f"`token_ids` outside the codebook [0, {layout.num_codes - 1}]: wrong tokenizer?")
@@ -29,6 +28,13 @@ def build_batch(batch: dict, layout: TokenLayout, class_dropout: float) -> tuple
         if class_dropout > 0:
             drop = torch.rand(labels.shape, device=labels.device) < class_dropout
             labels = labels.masked_fill(drop, layout.num_classes)  # the null class
+    return codes, labels
+
+
+def build_batch(batch: dict, layout: TokenLayout, class_dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-dataset rows -> GPT-2 `input_ids` [BOS, class?, codes] and `labels` with -100 on the prefix, so that the
+    loss covers the code positions only."""
+    codes, labels = codes_and_labels(batch, layout, class_dropout)
     prompt = layout.prompt(codes.shape[0], labels, device=codes.device)
     input_ids = torch.cat([prompt, codes], dim=1)
     targets = input_ids.clone()
@@ -43,3 +49,41 @@ def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dic
         {"params": [p for p in parameters if p.ndim >= 2], "weight_decay": weight_decay},
         {"params": [p for p in parameters if p.ndim < 2], "weight_decay": 0.0},
     ]
+
+
+def build_diffusion_batch(
+    batch: dict,
+    layout: TokenLayout,
+    scheduler,
+    objective: str,
+    class_dropout: float,
+    extra_corruption: float = 0.1,
+    loss_on: str = "corrupted",
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-dataset rows -> denoiser `input_ids` [noise level?, class?, noisy grid] and `labels` (-100 = no loss).
+
+    objective="original" (the original recipe): x_a = x corrupted at a random level, x_b = x_a with a further
+    `extra_corruption` of its codes corrupted; the target is x_a at every position (g(x_b) -> x_a), and the denoiser
+    is not told the level. objective="x0": x_t = x corrupted at a random level t (given as the noise-level token);
+    the target is the clean x, on the corrupted positions (`loss_on="corrupted"`) or everywhere (`"all"`).
+    """
+    codes, labels = codes_and_labels(batch, layout, class_dropout)
+    num_levels = scheduler.config.num_train_timesteps
+    timesteps = torch.randint(0, num_levels, (codes.shape[0],), generator=generator, device=codes.device)
+    noisy = scheduler.add_noise(codes, timesteps, generator=generator)
+    if objective == "original":
+        inputs = scheduler.corrupt(noisy, torch.tensor(extra_corruption), generator=generator)
+        targets = noisy
+        levels = None
+    elif objective == "x0":
+        inputs, targets, levels = noisy, codes.clone(), timesteps
+        if loss_on == "corrupted":
+            targets = targets.masked_fill(noisy == codes, -100)
+        elif loss_on != "all":
+            raise ValueError(f"`loss_on` must be 'corrupted' or 'all', got {loss_on!r}.")
+    else:
+        raise ValueError(f"`objective` must be 'original' or 'x0', got {objective!r}.")
+    input_ids = layout.denoiser_input(inputs, levels if layout.num_noise_levels else None, labels)
+    prefix = torch.full((codes.shape[0], layout.denoiser_prefix_length), -100, dtype=torch.long, device=codes.device)
+    return input_ids, torch.cat([prefix, targets], dim=1)
