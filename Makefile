@@ -72,7 +72,8 @@ bench: $(VENV)/.installed-dev fashion-mnist
 	$(BIN)/python benchmarks/bench_throughput.py --tokenizer benchmarks/results/runs/recipe
 	$(BIN)/python benchmarks/bench_ar_recipe.py
 	$(BIN)/python benchmarks/bench_ar_sampling.py --pipeline benchmarks/results/runs/ar
-	$(BIN)/python benchmarks/baseline_ddpm.py
+	$(BIN)/python benchmarks/bench_diffusion_recipe.py
+	$(BIN)/python benchmarks/baseline_ddpm.py --num_samples 10000
 	$(BIN)/python benchmarks/report.py
 
 clean:

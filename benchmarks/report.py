@@ -53,6 +53,13 @@ def generator_rows() -> list[dict]:
         minutes = prior["train_minutes"] + _load("tokenizer_recipe")["variants"]["recipe"]["train_minutes"]
         rows.append({"name": "VQ-VAE + GPT-2 prior (recipes)", "minutes": minutes, "metrics": prior["samples"],
                      "images_per_second": prior["sampling"]["images_per_second"]})  # fmt: skip
+    diffusion = _load("diffusion_recipe")
+    if diffusion is not None and prior is not None:
+        for row in diffusion["rows"][1:]:
+            name = f"VQ-VAE + discrete diffusion, {row['prior']}, {row['steps']} steps"
+            metrics = {"num_samples": diffusion["num_samples"]} | row
+            rows.append({"name": name, "minutes": row["train_minutes"] + minutes - prior["train_minutes"],
+                         "metrics": metrics, "images_per_second": row["images_per_second_batch100"]})  # fmt: skip
     baseline = _load("baseline_ddpm")
     if baseline is not None:
         rows.append({"name": "pixel DDPM baseline (UNet2DModel, DDIM-50)", "minutes": baseline["training"]["train_minutes"],
@@ -71,6 +78,21 @@ def generation_section(rows: list[dict]) -> list[str]:
             f"| {m['precision']:.2f} | {m['recall']:.2f} | {row['images_per_second']:.1f} |"
         )
     return lines
+
+
+def diffusion_section(report: dict) -> list[str]:
+    lines = ["## Discrete diffusion vs the autoregressive prior (same tokens, same training steps)", ""]
+    lines += ["| prior | steps | train minutes | FID | FID / AR | precision | recall "
+              "| images/s, batch 100 | images/s, batch 1 |"]  # fmt: skip
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for row in report["rows"]:
+        ratio = f"{row['fid_over_ar']:.2f}" if "fid_over_ar" in row else "1"
+        lines.append(
+            f"| {row['prior']} | {row['steps']} | {row['train_minutes']:.1f} | {row['fid']:.2f} | {ratio} "
+            f"| {row['precision']:.2f} | {row['recall']:.2f} | {row['images_per_second_batch100']:.1f} "
+            f"| {row['images_per_second_batch1']:.1f} |"
+        )
+    return lines + ["", "![FID vs sampling time](fid_vs_sampling_time.png)"]
 
 
 def plot_fid_vs_speed(rows: list[dict], path: Path) -> None:
@@ -93,6 +115,7 @@ def main() -> None:
     builders = {
         "tokenizer_recipe": tokenizer_section,
         "throughput": throughput_section,
+        "diffusion_recipe": diffusion_section,
     }
     for name, build in builders.items():
         report = _load(name)

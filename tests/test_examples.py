@@ -312,10 +312,27 @@ def test_diffusion_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir, co
     output_dir = tmp_path / "diffusion"
     results = train_prior.main(
         train_prior.parse_args(
-            TINY_PRIOR_ARGS + ["--prior_type", "diffusion", "--corruption", corruption, "--objective", objective,
-                               "--num_train_timesteps", "10", "--num_inference_steps", "4",
-                               "--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(output_dir),
-                               "--max_train_steps", "2", "--validation_steps", "2"]
+            TINY_PRIOR_ARGS
+            + [
+                "--prior_type",
+                "diffusion",
+                "--corruption",
+                corruption,
+                "--objective",
+                objective,
+                "--num_train_timesteps",
+                "10",
+                "--num_inference_steps",
+                "4",
+                "--vqvae_name_or_path",
+                str(tiny_tokenizer),
+                "--output_dir",
+                str(output_dir),
+                "--max_train_steps",
+                "2",
+                "--validation_steps",
+                "2",
+            ]
         )  # fmt: skip
     )
     assert results["prior_type"] == "diffusion" and results["eval_bits_per_token"] > 0
@@ -328,16 +345,39 @@ def test_diffusion_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir, co
 
     scored = evaluate.main(
         evaluate.parse_args(
-            ["--pipeline", str(output_dir), "--num_samples", "6", "--batch_size", "4", "--num_inference_steps", "3",
-             "--feature_extractor", str(classifier_dir), "--output_dir", str(tmp_path / "eval")]
+            [
+                "--pipeline",
+                str(output_dir),
+                "--num_samples",
+                "6",
+                "--batch_size",
+                "4",
+                "--num_inference_steps",
+                "3",
+                "--feature_extractor",
+                str(classifier_dir),
+                "--output_dir",
+                str(tmp_path / "eval"),
+            ]
         )  # fmt: skip
     )
     assert scored["metrics"]["num_samples"] == 6 and scored["settings"]["pipeline"] == "DiscreteDiffusionPipeline"
     assert "bits_per_token" not in scored["metrics"]  # no exact likelihood for this prior
     written = sample.main(
         sample.parse_args(
-            ["--pipeline", str(output_dir), "--output_dir", str(tmp_path / "samples"), "--samples_per_class", "2",
-             "--num_completions", "3", "--num_inference_steps", "3", "--gif"]
+            [
+                "--pipeline",
+                str(output_dir),
+                "--output_dir",
+                str(tmp_path / "samples"),
+                "--samples_per_class",
+                "2",
+                "--num_completions",
+                "3",
+                "--num_inference_steps",
+                "3",
+                "--gif",
+            ]
         )  # fmt: skip
     )
     assert all(written[name].is_file() for name in ("grid", "completions", "gif", "strip"))
