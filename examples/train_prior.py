@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import set_seed
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
@@ -40,6 +40,7 @@ from hf_vqgen import (
 from hf_vqgen.data import encode_image_dataset, load_token_dataset, save_token_dataset, tokenizer_identity
 from hf_vqgen.hub import push_folder_to_hub
 from hf_vqgen.training import init_trackers, load_checkpoint, save_checkpoint
+from hf_vqgen.training.accelerator import build_accelerator
 from hf_vqgen.training.arguments import (
     add_accelerate_arguments,
     add_optimization_arguments,
@@ -200,12 +201,7 @@ def save_samples(vqvae, prior, scheduler, layout: TokenLayout, args, path: Path)
 
 
 def main(args: argparse.Namespace) -> dict | None:
-    accelerator = Accelerator(
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(args.output_dir, logging_dir=f"{args.output_dir}/{args.logging_dir}"),
-    )
+    accelerator = build_accelerator(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(args.seed)
     vqvae = VQVAEModel.from_pretrained(args.vqvae_name_or_path).to(accelerator.device).eval()
@@ -278,7 +274,9 @@ def train(args, accelerator, state, train_loader, token_process, global_step, vq
             with accelerator.accumulate(prior):
                 input_ids, labels = prior_inputs(args, batch, layout, scheduler, args.class_dropout)
                 loss = prior(input_ids=input_ids, labels=labels).loss
-                backward_and_step(accelerator, loss, prior, optimizer, lr_scheduler, args.max_grad_norm)
+                backward_and_step(
+                    accelerator, loss, prior, optimizer, lr_scheduler, args.max_grad_norm, global_step + 1
+                )
             if not accelerator.sync_gradients:
                 continue
             if ema is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import set_seed
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
@@ -36,6 +36,7 @@ from hf_vqgen.training import (
     reconstruction_grid,
     save_checkpoint,
 )
+from hf_vqgen.training.accelerator import build_accelerator
 from hf_vqgen.training.arguments import (
     add_accelerate_arguments,
     add_optimization_arguments,
@@ -179,7 +180,7 @@ def training_step(batch, parts: Components, accelerator: Accelerator, args: argp
         output = model(real)
         last_layer = accelerator.unwrap_model(model).decoder.conv_out.weight
         loss, logs = criterion.generator_loss(real, output.sample, output.commit_loss, discriminator, step, last_layer)
-        backward_and_step(accelerator, loss, model, optimizer, lr_scheduler, args.max_grad_norm)
+        backward_and_step(accelerator, loss, model, optimizer, lr_scheduler, args.max_grad_norm, step + 1)
 
         if discriminator is not None and criterion.config.discriminator_trains_at(step):
             disc_optimizer.zero_grad(set_to_none=True)  # drop what the generator's backward left here
@@ -271,14 +272,7 @@ def train(args: argparse.Namespace, accelerator: Accelerator, parts: Components,
 
 
 def main(args: argparse.Namespace) -> dict | None:
-    accelerator = Accelerator(
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(
-            project_dir=args.output_dir, logging_dir=f"{args.output_dir}/{args.logging_dir}"
-        ),
-    )
+    accelerator = build_accelerator(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(args.seed)
     parts = build_components(args, accelerator)

@@ -8,10 +8,30 @@ import torch
 from accelerate import Accelerator
 
 
+def check_finite_loss(accelerator: Accelerator, loss: torch.Tensor, step: int) -> None:
+    """Stop every process, before the update, when any process's loss is NaN or infinite: the weights and the
+    checkpoints written so far stay as they were."""
+    losses = accelerator.gather(loss.detach().float().reshape(1))
+    if not torch.isfinite(losses).all():
+        raise FloatingPointError(
+            f"Non-finite loss {losses.tolist()} at step {step}: training stopped before applying it, so the last "
+            "checkpoint is intact; resume it with --resume_from_checkpoint latest (e.g. with a lower --learning_rate "
+            "or --mixed_precision no)."
+        )
+
+
 def backward_and_step(
-    accelerator: Accelerator, loss: torch.Tensor, model: torch.nn.Module, optimizer, lr_scheduler, max_grad_norm: float
+    accelerator: Accelerator,
+    loss: torch.Tensor,
+    model: torch.nn.Module,
+    optimizer,
+    lr_scheduler,
+    max_grad_norm: float,
+    step: int,
 ) -> None:
-    """Backward, gradient clipping (on the step that syncs gradients), optimiser and scheduler step, zero grads."""
+    """Finite-loss check, backward, gradient clipping (on the step that syncs gradients), optimiser and scheduler
+    step, zero grads. `step` is the optimisation step being taken (1-based), for the error message."""
+    check_finite_loss(accelerator, loss, step)
     accelerator.backward(loss)
     if accelerator.sync_gradients and max_grad_norm > 0:
         accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
