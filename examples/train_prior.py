@@ -40,7 +40,7 @@ from hf_vqgen import (
 from hf_vqgen.data import encode_image_dataset, load_token_dataset, save_token_dataset, tokenizer_identity
 from hf_vqgen.hub import push_folder_to_hub
 from hf_vqgen.training import init_trackers, load_checkpoint, save_checkpoint
-from hf_vqgen.training.accelerator import build_accelerator
+from hf_vqgen.training.accelerator import build_accelerator, loader_generator
 from hf_vqgen.training.arguments import (
     add_accelerate_arguments,
     add_optimization_arguments,
@@ -213,7 +213,7 @@ def main(args: argparse.Namespace) -> dict | None:
         weight_decay_groups(prior, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
     )
     train_loader = torch.utils.data.DataLoader(
-        train_tokens, batch_size=args.train_batch_size, shuffle=True, drop_last=True
+        train_tokens, batch_size=args.train_batch_size, shuffle=True, drop_last=True, generator=loader_generator(args)
     )
     eval_loader = torch.utils.data.DataLoader(eval_tokens, batch_size=args.eval_batch_size)
     lr_scheduler = get_scheduler(
@@ -274,7 +274,7 @@ def train(args, accelerator, state, train_loader, token_process, global_step, vq
             with accelerator.accumulate(prior):
                 input_ids, labels = prior_inputs(args, batch, layout, scheduler, args.class_dropout)
                 loss = prior(input_ids=input_ids, labels=labels).loss
-                backward_and_step(
+                mean_loss = backward_and_step(
                     accelerator, loss, prior, optimizer, lr_scheduler, args.max_grad_norm, global_step + 1
                 )
             if not accelerator.sync_gradients:
@@ -284,8 +284,8 @@ def train(args, accelerator, state, train_loader, token_process, global_step, vq
             global_step += 1
             progress.update(1)
             logs = {
-                "loss": loss.item(),
-                "bits_per_token": bits_per_token(loss.item()),
+                "loss": mean_loss,
+                "bits_per_token": bits_per_token(mean_loss),
                 "lr": lr_scheduler.get_last_lr()[0],
             }
             progress.set_postfix(bits=f"{logs['bits_per_token']:.3f}")

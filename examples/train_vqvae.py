@@ -36,7 +36,7 @@ from hf_vqgen.training import (
     reconstruction_grid,
     save_checkpoint,
 )
-from hf_vqgen.training.accelerator import build_accelerator
+from hf_vqgen.training.accelerator import build_accelerator, loader_generator
 from hf_vqgen.training.arguments import (
     add_accelerate_arguments,
     add_optimization_arguments,
@@ -142,7 +142,7 @@ def build_dataloaders(args: argparse.Namespace):
     loader_kwargs = {"collate_fn": collate_pixel_values, "num_workers": args.dataloader_num_workers}
     train_loader = torch.utils.data.DataLoader(
         with_pixel_values(train, transform), batch_size=args.train_batch_size, shuffle=True, drop_last=True,
-        **loader_kwargs,
+        generator=loader_generator(args), **loader_kwargs,
     )  # fmt: skip
     eval_loader = torch.utils.data.DataLoader(
         with_pixel_values(evaluation, transform), batch_size=args.eval_batch_size, **loader_kwargs
@@ -180,7 +180,7 @@ def training_step(batch, parts: Components, accelerator: Accelerator, args: argp
         output = model(real)
         last_layer = accelerator.unwrap_model(model).decoder.conv_out.weight
         loss, logs = criterion.generator_loss(real, output.sample, output.commit_loss, discriminator, step, last_layer)
-        backward_and_step(accelerator, loss, model, optimizer, lr_scheduler, args.max_grad_norm, step + 1)
+        mean_loss = backward_and_step(accelerator, loss, model, optimizer, lr_scheduler, args.max_grad_norm, step + 1)
 
         if discriminator is not None and criterion.config.discriminator_trains_at(step):
             disc_optimizer.zero_grad(set_to_none=True)  # drop what the generator's backward left here
@@ -189,7 +189,7 @@ def training_step(batch, parts: Components, accelerator: Accelerator, args: argp
             disc_optimizer.step()
             disc_optimizer.zero_grad(set_to_none=True)
             logs.update(disc_logs)
-    logs.update(loss=loss.detach(), perplexity=output.perplexity, codebook_usage=output.codebook_usage)
+    logs.update(loss=mean_loss, perplexity=output.perplexity, codebook_usage=output.codebook_usage)
     logs["lr"] = lr_scheduler.get_last_lr()[0]
     return {name: float(value) for name, value in logs.items()}
 

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import argparse
 
+import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
+
+from .tracking import JSONLinesTracker
 
 
 def build_accelerator(args: argparse.Namespace) -> Accelerator:
     """Mixed precision, gradient accumulation, trackers and the project folder from the shared arguments; a seedable
-    sampler (seeded by `--seed`), so that a resumed run sees the batches in the same order as an uninterrupted one."""
+    sampler (seeded by `--seed`), so that a resumed run sees the batches in the same order as an uninterrupted one.
+    Besides the `--report_to` trackers, every run logs to `output_dir/logging_dir/metrics.jsonl`."""
+    logging_dir = f"{args.output_dir}/{args.logging_dir}"
+    trackers = [JSONLinesTracker("run", logging_dir)]
+    if args.report_to != "none":
+        trackers += args.report_to.split(",")
     return Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(args.output_dir, logging_dir=f"{args.output_dir}/{args.logging_dir}"),
+        log_with=trackers,
+        project_config=ProjectConfiguration(args.output_dir, logging_dir=logging_dir),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
     )
+
+
+def loader_generator(args: argparse.Namespace) -> torch.Generator:
+    """A generator of its own for the training `DataLoader`: starting an iterator draws a seed from the global RNG
+    when the loader has none, and a resumed run starts its iterator at a different point of the RNG stream than
+    the uninterrupted run did, which would shift every later dropout mask and corruption draw."""
+    return torch.Generator().manual_seed(args.seed)

@@ -73,10 +73,22 @@ def load_checkpoint(
     accelerator: Accelerator, output_dir: str | os.PathLike, resume_from_checkpoint: str | None
 ) -> int:
     """Restore the state saved by `save_checkpoint` when asked to (`"latest"` or a path); returns its step (0 if
-    nothing was restored)."""
+    nothing was restored). With `"latest"`, a checkpoint that fails to load (corrupt or incomplete files) is
+    skipped with a warning in favour of the one before it."""
     path = resolve_resume_checkpoint(output_dir, resume_from_checkpoint)
     if path is None:
         return 0
-    accelerator.load_state(str(path))
-    logger.info("Resumed from %s at step %d.", path, checkpoint_step(path))
-    return checkpoint_step(path)
+    candidates = [path]
+    if resume_from_checkpoint == "latest":
+        candidates = list_checkpoints(output_dir)[::-1]
+    for candidate in candidates:
+        try:
+            accelerator.load_state(str(candidate))
+        except Exception as error:  # noqa: BLE001 - any failure to read a checkpoint means: try the previous one
+            if resume_from_checkpoint != "latest":
+                raise ValueError(f"Cannot load the checkpoint {candidate}: {error}") from error
+            logger.warning("Skipping the unreadable checkpoint %s (%s: %s).", candidate, type(error).__name__, error)
+            continue
+        logger.info("Resumed from %s at step %d.", candidate, checkpoint_step(candidate))
+        return checkpoint_step(candidate)
+    raise ValueError(f"No checkpoint in {output_dir} could be loaded; remove them or start without resuming.")

@@ -8,9 +8,9 @@ import torch
 from accelerate import Accelerator
 
 
-def check_finite_loss(accelerator: Accelerator, loss: torch.Tensor, step: int) -> None:
+def check_finite_loss(accelerator: Accelerator, loss: torch.Tensor, step: int) -> float:
     """Stop every process, before the update, when any process's loss is NaN or infinite: the weights and the
-    checkpoints written so far stay as they were."""
+    checkpoints written so far stay as they were. Returns the loss averaged over the processes."""
     losses = accelerator.gather(loss.detach().float().reshape(1))
     if not torch.isfinite(losses).all():
         raise FloatingPointError(
@@ -18,6 +18,7 @@ def check_finite_loss(accelerator: Accelerator, loss: torch.Tensor, step: int) -
             "checkpoint is intact; resume it with --resume_from_checkpoint latest (e.g. with a lower --learning_rate "
             "or --mixed_precision no)."
         )
+    return float(losses.mean())
 
 
 def backward_and_step(
@@ -28,16 +29,18 @@ def backward_and_step(
     lr_scheduler,
     max_grad_norm: float,
     step: int,
-) -> None:
+) -> float:
     """Finite-loss check, backward, gradient clipping (on the step that syncs gradients), optimiser and scheduler
-    step, zero grads. `step` is the optimisation step being taken (1-based), for the error message."""
-    check_finite_loss(accelerator, loss, step)
+    step, zero grads. `step` is the optimisation step being taken (1-based), for the error message. Returns the
+    loss averaged over the processes (what a single process with the whole batch would report)."""
+    mean_loss = check_finite_loss(accelerator, loss, step)
     accelerator.backward(loss)
     if accelerator.sync_gradients and max_grad_norm > 0:
         accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
     optimizer.step()
     lr_scheduler.step()
     optimizer.zero_grad(set_to_none=True)
+    return mean_loss
 
 
 def resumed_batches(accelerator: Accelerator, loader, global_step: int, gradient_accumulation_steps: int):
