@@ -208,6 +208,7 @@ def main(args: argparse.Namespace) -> dict | None:
     train_tokens, eval_tokens = load_tokens(args, vqvae, accelerator)
     num_classes = 0 if args.unconditional else count_classes(train_tokens)
     layout = build_layout(args, vqvae, num_classes)
+    set_seed(args.seed)  # the same initial weights whatever the data loading before drew from the RNG
     prior, scheduler = build_prior(args, layout)
     optimizer = torch.optim.AdamW(
         weight_decay_groups(prior, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)

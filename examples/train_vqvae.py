@@ -216,6 +216,7 @@ def finish(accelerator, model, eval_loader, args, step: int, elapsed: float) -> 
 def build_components(args: argparse.Namespace, accelerator: Accelerator) -> Components:
     """Data, models, losses and optimisers, prepared by Accelerate."""
     train_loader, eval_loader = build_dataloaders(args)
+    set_seed(args.seed)  # the same initial weights whatever the data loading before drew from the RNG
     model = build_model(args)
     criterion_config = VQGANLossConfig(
         reconstruction=args.reconstruction_loss, codebook_weight=args.codebook_weight,

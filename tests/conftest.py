@@ -8,11 +8,9 @@ import torch
 from hf_vqgen import VQVAEModel
 
 
-@pytest.fixture
-def fake_fashion_mnist(tmp_path, monkeypatch):
-    """Tiny Fashion-MNIST look-alike in IDX format (48 train, 24 test images), pointed to by the env variable."""
-    folder = tmp_path / "fashion-mnist"
-    folder.mkdir()
+def write_fake_fashion_mnist(folder):
+    """Tiny Fashion-MNIST look-alike in IDX format (48 train, 24 test images) in `folder`."""
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for prefix, count in (("train", 48), ("t10k", 24)):
         images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
@@ -21,6 +19,13 @@ def fake_fashion_mnist(tmp_path, monkeypatch):
             f.write(struct.pack(">IIII", 2051, count, 28, 28) + images.tobytes())
         with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
             f.write(struct.pack(">II", 2049, count) + labels.tobytes())
+    return folder
+
+
+@pytest.fixture
+def fake_fashion_mnist(tmp_path, monkeypatch):
+    """`write_fake_fashion_mnist`, pointed to by the env variable."""
+    folder = write_fake_fashion_mnist(tmp_path / "fashion-mnist")
     monkeypatch.setenv("HF_VQGEN_FASHION_MNIST_DIR", str(folder))
     return folder
 

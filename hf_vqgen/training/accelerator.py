@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import torch
 from accelerate import Accelerator
@@ -19,13 +20,20 @@ def build_accelerator(args: argparse.Namespace) -> Accelerator:
     trackers = [JSONLinesTracker("run", logging_dir)]
     if args.report_to != "none":
         trackers += args.report_to.split(",")
-    return Accelerator(
+    accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=trackers,
         project_config=ProjectConfiguration(args.output_dir, logging_dir=logging_dir),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
     )
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and accelerator.num_processes == 1:  # each process would train alone and all would write
+        raise ValueError(
+            f"{launched} processes were launched but each runs alone (no process group). On a machine without a GPU, "
+            "launch with ACCELERATE_USE_CPU=1 (see examples/configs/cpu_2proc.yaml)."
+        )
+    return accelerator
 
 
 def loader_generator(args: argparse.Namespace) -> torch.Generator:
