@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
 
 import torch
 
@@ -14,3 +16,22 @@ def state_dict_digest(state_dict: dict[str, torch.Tensor], length: int = 16) -> 
         digest.update(name.encode())
         digest.update(state_dict[name].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:length]
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def check_weights_folder(folder: str | os.PathLike, allow_pickle: bool, what: str) -> None:
+    """Refuse a missing folder, or one whose weights exist only as pickles (loading a pickle can run arbitrary
+    code) unless `allow_pickle`. Callers also pass `use_safetensors=True` (or None when pickles are allowed: then
+    safetensors are still preferred where both exist) to `from_pretrained`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{what}: {folder} is missing.")
+    has_safetensors = any(folder.glob("*.safetensors"))
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if not has_safetensors and pickles and not allow_pickle:
+        raise ValueError(
+            f"{what}: {folder} holds pickle weights only ({', '.join(pickles)}). Loading a pickle can run arbitrary "
+            "code, so it is refused; convert the weights to safetensors, or pass allow_pickle=True if you trust them."
+        )

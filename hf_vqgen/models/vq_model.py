@@ -6,6 +6,7 @@ This module path (`hf_vqgen.models.vq_model`) is recorded in every saved pipelin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from diffusers import VQModel
@@ -13,6 +14,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (diffusers' loader looks it up in this module)
 from diffusers.utils import BaseOutput
 
+from ..utils import check_weights_folder
 from .quantizer import VectorQuantizer
 
 
@@ -76,6 +78,16 @@ class VQVAEModel(VQModel):
     torch.Size([2, 1, 28, 28])
     ```
     """
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, allow_pickle: bool = False, **kwargs):
+        """As `ModelMixin.from_pretrained`; a local folder whose weights are pickles only is refused unless
+        `allow_pickle=True` (loading a pickle can run arbitrary code)."""
+        folder = Path(pretrained_model_name_or_path) / (kwargs.get("subfolder") or "")
+        if folder.is_dir():
+            check_weights_folder(folder, allow_pickle, "The tokenizer")
+            kwargs.setdefault("use_safetensors", None if allow_pickle else True)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     @register_to_config
     def __init__(
@@ -172,6 +184,8 @@ class VQVAEModel(VQModel):
                 f"`pixel_values` height and width ({height}x{width}) must be divisible by the downsampling factor "
                 f"{self.downsample_factor} (2 ** (len(block_out_channels) - 1))."
             )
+        if not torch.isfinite(pixel_values).all():
+            raise ValueError("`pixel_values` contains NaN or infinite values.")
 
     # token API
 

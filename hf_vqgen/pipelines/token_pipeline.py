@@ -3,12 +3,16 @@ decoding token grids to the requested output type."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import PIL.Image
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.image_processor import VaeImageProcessor
 
 from ..data import PixelTransform
+from ..utils import check_weights_folder
 from .hub import resolve_pretrained_path
 
 
@@ -19,10 +23,26 @@ class TokenImagePipeline(DiffusionPipeline):
     """Base class of pipelines that sample codebook ids and decode them with a `VQVAEModel` (`self.vqvae`)."""
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+    def from_pretrained(cls, pretrained_model_name_or_path, allow_pickle: bool = False, **kwargs):
         """A local folder, or a Hub repo id resolved with `huggingface_hub.snapshot_download` first (so the Hub
-        and a populated offline cache both work); `revision`, `token`, `cache_dir`, `local_files_only` pass on."""
+        and a populated offline cache both work); `revision`, `token`, `cache_dir`, `local_files_only` pass on.
+
+        Every component named in `model_index.json` must be there, with safetensors weights: a component with
+        pickle weights only is refused unless `allow_pickle=True` (a `ValueError` either way names the folder)."""
         path, kwargs = resolve_pretrained_path(pretrained_model_name_or_path, kwargs)
+        index = Path(path) / "model_index.json"
+        if not index.is_file():
+            raise ValueError(f"{pretrained_model_name_or_path} is not a saved pipeline: it has no model_index.json.")
+        components = {
+            name: spec for name, spec in json.loads(index.read_text()).items() if not name.startswith("_") and spec
+        }
+        for name, (_, class_name) in components.items():
+            if class_name.endswith("Scheduler"):
+                if not (Path(path) / name / "scheduler_config.json").is_file():
+                    raise ValueError(f"The pipeline's `{name}` component: {Path(path) / name} is missing.")
+                continue
+            check_weights_folder(Path(path) / name, allow_pickle, f"The pipeline's `{name}` component")
+        kwargs.setdefault("use_safetensors", None if allow_pickle else True)
         return super().from_pretrained(path, **kwargs)
 
     @staticmethod
