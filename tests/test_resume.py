@@ -1,6 +1,7 @@
 """A run killed with SIGKILL (in the middle of writing a checkpoint) and resumed with `--resume_from_checkpoint
 latest` ends with the same weights, bit for bit, as an uninterrupted run of the same steps (CPU, fixed seed)."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -90,3 +91,22 @@ def tiny_tokenizer_dir(tmp_path, fake_fashion_mnist):
 def test_prior_training_resumes_bitwise_after_sigkill(tmp_path, tiny_tokenizer_dir, prior_args, weights):
     argv = TINY_PRIOR_ARGS + prior_args + ["--vqvae_name_or_path", str(tiny_tokenizer_dir), "--dropout", "0.1"]
     kill_and_resume(tmp_path, "train_prior", argv, weights)
+
+
+def test_corrupt_latest_checkpoint_is_skipped_for_the_previous_one(tmp_path, fake_fashion_mnist, caplog):
+    sys.path.insert(0, str(EXAMPLES))
+    import train_vqvae
+
+    caplog.set_level(logging.INFO)
+    output_dir = tmp_path / "vqvae"
+    common = TINY_VQVAE_ARGS + ["--output_dir", str(output_dir), "--checkpointing_steps", "2"]
+    train_vqvae.main(train_vqvae.parse_args(common + ["--max_train_steps", "2"]))
+    corrupt = output_dir / "checkpoint-3"
+    corrupt.mkdir()
+    (corrupt / "model.safetensors").write_bytes(b"not a safetensors file")
+    results = train_vqvae.main(
+        train_vqvae.parse_args(common + ["--max_train_steps", "4", "--resume_from_checkpoint", "latest"])
+    )
+    assert results["train_steps"] == 4
+    assert "Skipping the unreadable checkpoint" in caplog.text and "checkpoint-3" in caplog.text
+    assert "Resumed from" in caplog.text and "checkpoint-2" in caplog.text
