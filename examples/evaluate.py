@@ -37,10 +37,12 @@ from hf_vqgen import (
 from hf_vqgen.evaluation import score_images
 from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
 from hf_vqgen.metrics import codebook_statistics, heldout_bits_per_token, psnr, ssim
+from hf_vqgen.model_cards import update_model_card
 from hf_vqgen.training.images import image_grid, reconstruction_grid
 
 
 DEFAULT_EXTRACTOR = Path(__file__).resolve().parents[1] / "benchmarks" / "assets" / "fashion_mnist_classifier"
+CARD_METRICS = ("fid", "kid", "precision", "recall", "classifier_score", "psnr", "ssim", "bits_per_token")
 PACKAGES = ("hf_vqgen", "torch", "diffusers", "transformers", "accelerate", "datasets")
 
 
@@ -69,7 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sampling.add_argument("--num_inference_steps", type=int, default=16, help="Discrete-diffusion prior only.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", default="eval-results")
+    parser.add_argument(
+        "--update_card", action="store_true", help="Add the metrics to the model card of --pipeline / --tokenizer."
+    )
     args = parser.parse_args(argv)
+    if args.update_card and not (args.pipeline or args.tokenizer):
+        parser.error("--update_card needs a --pipeline or --tokenizer folder")
     if args.num_samples < 2 or args.batch_size < 1 or args.num_inference_steps < 1:
         parser.error("--num_samples must be >= 2, --batch_size and --num_inference_steps >= 1")
     return args
@@ -188,6 +195,14 @@ def main(args: argparse.Namespace) -> dict:
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "results.json").write_text(json.dumps(results, indent=2))
     grid.save(output_dir / "samples.png")
+    if args.update_card:
+        card_metrics = {key: value for key, value in results["metrics"].items() if key in CARD_METRICS}
+        what = "samples" if args.pipeline else "reconstructions"
+        evaluator = (
+            f"examples/evaluate.py: {len(images)} {what} vs the {args.split} split, "
+            f"{Path(args.feature_extractor).name} features"
+        )
+        print(f"Updated {update_model_card(args.pipeline or args.tokenizer, evaluator, card_metrics)}")
     print(json.dumps(results["metrics"], indent=2))
     return results
 

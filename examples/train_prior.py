@@ -39,6 +39,7 @@ from hf_vqgen import (
 )
 from hf_vqgen.data import encode_image_dataset, load_token_dataset, save_token_dataset, tokenizer_identity
 from hf_vqgen.hub import push_folder_to_hub
+from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 from hf_vqgen.training import init_trackers, load_checkpoint, save_checkpoint
 from hf_vqgen.training.accelerator import build_accelerator, loader_generator
 from hf_vqgen.training.arguments import (
@@ -256,6 +257,12 @@ def main(args: argparse.Namespace) -> dict | None:
         build_pipeline(vqvae, unwrapped.eval(), scheduler).save_pretrained(args.output_dir)
         (Path(args.output_dir) / "eval_results.json").write_text(json.dumps(results, indent=2))
         save_samples(vqvae, unwrapped, scheduler, layout, args, Path(args.output_dir) / "samples.png")
+        card_metrics = {key: value for key, value in results.items() if key.startswith("eval_")}
+        evaluator = f"examples/train_prior.py, held-out loss on the {args.eval_split} split"
+        facts = model_facts(vqvae, layout, scheduler)
+        write_model_card(
+            args.output_dir, training_context(args.prior_type, "train_prior.py", args, facts, card_metrics, evaluator)
+        )
         if args.push_to_hub:
             push_folder_to_hub(args.output_dir, args.hub_model_id)
         print(json.dumps(results, indent=2))

@@ -27,6 +27,7 @@ from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset, with_pixel_
 from hf_vqgen.data import collate_pixel_values
 from hf_vqgen.hub import push_folder_to_hub
 from hf_vqgen.metrics import evaluate_tokenizer
+from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 from hf_vqgen.models import PatchDiscriminator
 from hf_vqgen.training import (
     VQGANLoss,
@@ -210,6 +211,12 @@ def finish(accelerator, model, eval_loader, args, step: int, elapsed: float) -> 
     (Path(args.output_dir) / "eval_results.json").write_text(json.dumps(results, indent=2))
     pixel_values = next(iter(eval_loader))["pixel_values"][:32].to(accelerator.device)
     save_validation_grid(model, pixel_values, Path(args.output_dir) / "reconstructions.png")
+    card_metrics = {key: results[key] for key in ("psnr", "ssim", "codebook_usage", "perplexity") if key in results}
+    evaluator = f"examples/train_vqvae.py on the {args.eval_split} split ({results['num_images']} images)"
+    write_model_card(
+        args.output_dir,
+        training_context("tokenizer", "train_vqvae.py", args, model_facts(model), card_metrics, evaluator),
+    )
     return results
 
 

@@ -46,6 +46,7 @@ def test_train_vqvae_two_steps_writes_loadable_model(tmp_path, fake_fashion_mnis
     assert saved == results and saved["train_steps"] == 2 and saved["num_images"] == 16
     assert 0 < saved["codebook_usage"] <= 1 and saved["psnr"] > 0
     assert (output_dir / "reconstructions.png").is_file()
+    assert "library_name: hf_vqgen" in (output_dir / "README.md").read_text()  # the model card
 
     model = VQVAEModel.from_pretrained(output_dir)
     pixel_values = torch.rand(2, 1, 28, 28) * 2 - 1

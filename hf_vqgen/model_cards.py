@@ -1,0 +1,179 @@
+"""Model cards for trained tokenizers and pipelines, rendered from the templates in `model_cards/` with
+`huggingface_hub.ModelCard.from_template`.
+
+A card is rendered from a context saved beside it (`model_card.json`: the kind, the training command and
+hyperparameters, the model's facts and every metric measured so far), so that `examples/evaluate.py --update_card`
+can add metrics to an existing card and render it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+
+KINDS = {"tokenizer": "tokenizer.md", "ar": "ar_pipeline.md", "diffusion": "diffusion_pipeline.md"}
+KIND_NAMES = {"tokenizer": "tokenizer", "ar": "autoregressive pipeline", "diffusion": "discrete-diffusion pipeline"}
+CONTEXT_FILE = "model_card.json"
+HUB_DATASETS = {"fashion_mnist": "zalando-datasets/fashion_mnist"}
+# arguments that describe where files go rather than how the model was trained
+LOCAL_ARGUMENTS = {"output_dir", "logging_dir", "report_to", "push_to_hub", "hub_model_id", "resume_from_checkpoint"}
+
+
+def template_path(kind: str) -> Path:
+    """The template of `kind`: from the source tree, else from the installed data files."""
+    if kind not in KINDS:
+        raise ValueError(f"`kind` must be one of {sorted(KINDS)}, got {kind!r}.")
+    for folder in (
+        Path(__file__).resolve().parents[1] / "model_cards",
+        Path(sys.prefix) / "share/hf_vqgen/model_cards",
+    ):
+        if (folder / KINDS[kind]).is_file():
+            return folder / KINDS[kind]
+    raise FileNotFoundError(f"The model card template {KINDS[kind]} is not installed.")
+
+
+def training_context(kind: str, script: str, args, facts: dict, metrics: dict, evaluator: str) -> dict:
+    """What a training script knows about its model, for `write_model_card`."""
+    hyperparameters = {
+        key: value
+        for key, value in sorted(vars(args).items())
+        if value is not None and key not in LOCAL_ARGUMENTS and value is not False
+    }
+    command = "accelerate launch " + shlex.join([f"examples/{script}", *_as_argv(hyperparameters)])
+    return {
+        "kind": kind,
+        "repo_id": getattr(args, "hub_model_id", None),
+        "dataset": getattr(args, "dataset_name", None),
+        "command": command,
+        "hyperparameters": hyperparameters,
+        "facts": facts,
+        "metrics": {evaluator: metrics},
+    }
+
+
+def _as_argv(hyperparameters: dict) -> list[str]:
+    argv = []
+    for key, value in hyperparameters.items():
+        argv.append(f"--{key}")
+        if value is True:
+            continue
+        argv += [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+    return argv
+
+
+def render_model_card(context: dict, sample_image: str | None = None) -> ModelCard:
+    """The card of `context` (see `training_context`)."""
+    facts, dataset = context["facts"], context.get("dataset") or "an image dataset"
+    hub_dataset = HUB_DATASETS.get(dataset, dataset if "/" in str(dataset) else None)
+    repo_id = context.get("repo_id") or "path/to/this/folder"
+    eval_results = [
+        EvalResult(
+            task_type="unconditional-image-generation",
+            dataset_type=hub_dataset or dataset,
+            dataset_name=dataset,
+            dataset_split=metrics.get("split", "test"),
+            metric_type=name,
+            metric_value=value,
+            metric_name=f"{name} ({evaluator})",
+        )  # fmt: skip
+        for evaluator, metrics in context["metrics"].items()
+        for name, value in metrics.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+    card_data = ModelCardData(
+        library_name="hf_vqgen",
+        license="apache-2.0",
+        datasets=[hub_dataset] if hub_dataset else None,
+        tags=[
+            "hf_vqgen",
+            "vq-vae",
+            "image-generation",
+            *(["discrete-diffusion"] if context["kind"] == "diffusion" else []),
+        ],
+        pipeline_tag="unconditional-image-generation",
+        model_name=repo_id.split("/")[-1] if context.get("repo_id") else f"hf_vqgen {KIND_NAMES[context['kind']]}",
+        eval_results=eval_results or None,
+    )
+    num_classes = facts.get("num_classes", 0)
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(template_path(context["kind"])),
+        model_name=card_data.model_name,
+        repo_id=repo_id,
+        dataset=dataset,
+        command=context["command"],
+        hyperparameters=_table(context["hyperparameters"], ("argument", "value")),
+        evaluation=_evaluation(context["metrics"]),
+        samples=f"![samples]({sample_image})" if sample_image else "",
+        conditioning=f"Class-conditional ({num_classes} classes, classifier-free guidance)." if num_classes else "",
+        labels_kwarg="class_labels=[0, 1, 2, 3], " if num_classes >= 4 else "",
+        **facts,
+    )
+
+
+def _table(values: dict, header: tuple[str, str]) -> str:
+    rows = [f"| {header[0]} | {header[1]} |", "|---|---|"]
+    rows += [f"| `{key}` | {_format(value)} |" for key, value in values.items()]
+    return "\n".join(rows)
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+def _evaluation(metrics: dict) -> str:
+    if not metrics:
+        return "Not evaluated yet: run `examples/evaluate.py --update_card`."
+    return "\n\n".join(f"Measured by {evaluator}:\n\n" + _table(values, ("metric", "value"))
+                       for evaluator, values in metrics.items())  # fmt: skip
+
+
+def write_model_card(folder: str | os.PathLike, context: dict) -> Path:
+    """Render the card of `context` as `folder/README.md` (with `folder/samples.png` shown when present) and save the
+    context beside it as `model_card.json`."""
+    folder = Path(folder)
+    sample = next((name for name in ("samples.png", "reconstructions.png") if (folder / name).is_file()), None)
+    render_model_card(context, sample).save(folder / "README.md")
+    (folder / CONTEXT_FILE).write_text(json.dumps(context, indent=2, default=str))
+    return folder / "README.md"
+
+
+def update_model_card(folder: str | os.PathLike, evaluator: str, metrics: dict) -> Path:
+    """Add (or replace) the metrics measured by `evaluator` in the card of `folder`, and render it again."""
+    path = Path(folder) / CONTEXT_FILE
+    if not path.is_file():
+        raise ValueError(f"{folder} has no {CONTEXT_FILE}: it was not written by an hf_vqgen training script.")
+    context = json.loads(path.read_text())
+    context["metrics"][evaluator] = metrics
+    return write_model_card(folder, context)
+
+
+def model_facts(vqvae, layout=None, scheduler=None) -> dict:
+    """The template fields that describe a tokenizer and, for a pipeline, its prior."""
+    height, width = vqvae.latent_shape
+    facts = {
+        "resolution": vqvae.config.sample_size,
+        "channels": vqvae.config.in_channels,
+        "grid": f"{height}×{width}",
+        "grid_shape": f"{height}, {width}",
+        "num_codes": vqvae.config.num_vq_embeddings,
+    }
+    if layout is not None:
+        facts["num_classes"] = layout.num_classes
+    if scheduler is not None:
+        config = scheduler.config
+        facts["scheduler"] = (
+            f"{config.corruption} corruption, {config.schedule} schedule over {config.num_train_timesteps} levels, "
+            f"{config.sampler} sampler"
+        )
+    return facts
