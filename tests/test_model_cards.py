@@ -31,7 +31,7 @@ def test_cards_render_valid_metadata_metrics_and_a_runnable_snippet(kind):
     assert metadata["datasets"] == ["zalando-datasets/fashion_mnist"] and metadata["license"] == "apache-2.0"
     metrics = metadata["model-index"][0]["results"][0]["metrics"]
     assert metrics == [{"type": "eval_bits_per_token", "value": 4.5, "name": "eval_bits_per_token (the evaluator)"}]
-    assert "from_pretrained(\"user/model\")" in text and "![samples](samples.png)" in text
+    assert 'from_pretrained("user/model")' in text and "![samples](samples.png)" in text
     assert "examples/train_prior.py --dataset_name fashion_mnist --learning_rate 0.001 --seed 0 --use_ema" in text
     assert "output_dir" not in text  # where files went is not a hyperparameter
 

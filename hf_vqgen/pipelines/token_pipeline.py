@@ -4,6 +4,9 @@ decoding token grids to the requested output type."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import PIL.Image
@@ -12,11 +15,21 @@ from diffusers import DiffusionPipeline
 from diffusers.image_processor import VaeImageProcessor
 
 from ..data import PixelTransform
+from ..hub import push_folder_to_hub
 from ..utils import check_weights_folder
 from .hub import resolve_pretrained_path
 
 
 OUTPUT_TYPES = ("pil", "np", "pt", "token_ids")
+# what travels with a pipeline to the Hub besides its components
+CARD_FILES = (
+    "README.md",
+    "model_card.json",
+    "samples.png",
+    "reverse_process.gif",
+    "reverse_process.png",
+    "eval_results.json",
+)
 
 
 class TokenImagePipeline(DiffusionPipeline):
@@ -44,6 +57,25 @@ class TokenImagePipeline(DiffusionPipeline):
             check_weights_folder(Path(path) / name, allow_pickle, f"The pipeline's `{name}` component")
         kwargs.setdefault("use_safetensors", None if allow_pickle else True)
         return super().from_pretrained(path, **kwargs)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        commit_message: str = "Upload hf_vqgen pipeline",
+        private: bool | None = None,
+        token: str | None = None,
+        card_folder: str | os.PathLike | None = None,
+    ) -> str:
+        """Save the pipeline (safetensors) and upload it to `repo_id` in one commit (`upload_folder`), with the model
+        card, its context and the sample images of `card_folder` (default: the folder it was loaded from, when that
+        has a card). Checkpoints, logs and cached tokens are never uploaded. Returns the commit URL."""
+        source = Path(card_folder or self.config.get("_name_or_path") or "")
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder)
+            for name in CARD_FILES:
+                if source.is_dir() and (source / name).is_file():
+                    shutil.copy2(source / name, Path(folder) / name)
+            return push_folder_to_hub(folder, repo_id, token=token, private=private, commit_message=commit_message)
 
     @staticmethod
     def check_batch_and_output(batch_size, output_type) -> None:
