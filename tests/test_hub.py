@@ -84,8 +84,9 @@ def test_push_then_load_by_repo_id_offline_gives_identical_samples(tmp_path, mon
     ((repo_id, _, files),) = uploads  # one commit
     assert repo_id == "user/vqgen"
     assert files == [
-        "README.md", "model_card.json", "model_index.json", "prior/config.json", "prior/generation_config.json",
-        "prior/model.safetensors", "samples.png", "vqvae/config.json", "vqvae/diffusion_pytorch_model.safetensors",
+        "README.md", "model_card.json", "model_index.json", "pipeline.py", "prior/config.json",
+        "prior/generation_config.json", "prior/model.safetensors", "samples.png", "vqvae/config.json",
+        "vqvae/diffusion_pytorch_model.safetensors",
     ]  # fmt: skip
 
     cache = tmp_path / "hub-cache"
@@ -97,3 +98,15 @@ def test_push_then_load_by_repo_id_offline_gives_identical_samples(tmp_path, mon
     expected = pipeline(batch_size=4, class_labels=[0, 1, 2, 0], generator=torch.Generator().manual_seed(0),
                         output_type="token_ids").token_ids  # fmt: skip
     assert torch.equal(torch.load(tmp_path / "ids.pt"), expected)
+
+
+def test_plain_diffusers_loads_a_saved_pipeline_with_custom_pipeline(tmp_path):
+    from diffusers import DiffusionPipeline
+
+    pipeline = tiny_pipeline()
+    pipeline.save_pretrained(tmp_path)
+    loaded = DiffusionPipeline.from_pretrained(tmp_path, custom_pipeline=str(tmp_path), trust_remote_code=True)
+    assert type(loaded) is VQGenPipeline
+    kwargs = {"batch_size": 2, "class_labels": [0, 1], "output_type": "token_ids"}
+    expected = pipeline(generator=torch.Generator().manual_seed(0), **kwargs).token_ids
+    assert torch.equal(loaded(generator=torch.Generator().manual_seed(0), **kwargs).token_ids, expected)

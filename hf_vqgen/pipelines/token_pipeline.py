@@ -58,6 +58,20 @@ class TokenImagePipeline(DiffusionPipeline):
         kwargs.setdefault("use_safetensors", None if allow_pickle else True)
         return super().from_pretrained(path, **kwargs)
 
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
+        """diffusers' `save_pretrained` (safetensors), plus a one-line `pipeline.py` that re-exports this class, so
+        that plain diffusers can load the folder too: `DiffusionPipeline.from_pretrained(folder,
+        custom_pipeline=folder, trust_remote_code=True)` (with hf_vqgen installed)."""
+        kwargs.setdefault("safe_serialization", True)
+        super().save_pretrained(save_directory, **kwargs)
+        module = (
+            type(self).__module__.rsplit(".", 1)[0] if type(self).__module__.startswith("hf_vqgen") else "hf_vqgen"
+        )
+        (Path(save_directory) / "pipeline.py").write_text(
+            f'"""Lets `diffusers.DiffusionPipeline.from_pretrained(..., custom_pipeline=...)` find the pipeline class; '
+            f'needs `pip install hf_vqgen`."""\n\nfrom {module} import {type(self).__name__}  # noqa: F401\n'
+        )
+
     def push_to_hub(
         self,
         repo_id: str,
