@@ -8,7 +8,7 @@ FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 # OpenMP threads that busy-wait make concurrent torch processes thrash on small machines.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo test test-slow quality style bench fashion-mnist clean
+.PHONY: demo demo-shipped demo-train test test-slow quality style bench fashion-mnist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,10 +37,26 @@ fashion-mnist:
 	fi
 
 OUTPUTS ?= outputs
-# Short versions of the README's recipes (examples/recipes/*.args): the whole chain in ~15 minutes on 2 CPU cores.
+# Pipelines trained with the README's recipes, shipped in the repository (see pretrained/README.md).
+SHIPPED ?= pretrained
+# `make demo` samples from the shipped pipelines (about a minute); `make demo TRAIN=1` (or no shipped pipelines)
+# retrains the chain with short versions of the recipes (examples/recipes/*.args) in ~15 minutes on 2 CPU cores.
+TRAIN ?=
 DEMO_STEPS ?= 800
 DEMO_PRIOR_STEPS ?= 500
 demo: $(VENV)/.installed-dev fashion-mnist
+	@if [ -z "$(TRAIN)" ] && [ -f $(SHIPPED)/fashion-mnist-ar/model_index.json ]; then \
+		$(MAKE) --no-print-directory demo-shipped; else $(MAKE) --no-print-directory demo-train; fi
+
+demo-shipped: $(VENV)/.installed-dev
+	$(BIN)/python examples/sample.py --pipeline $(SHIPPED)/fashion-mnist-ar --output_dir $(OUTPUTS)/ar --guidance_scale 1.5
+	$(BIN)/python examples/sample.py --pipeline $(SHIPPED)/fashion-mnist-diffusion --output_dir $(OUTPUTS)/diffusion \
+		--num_inference_steps 16 --gif
+	@echo "Wrote $(OUTPUTS)/ar/samples.png (one row per class) and completions.png (test images, then completed from"
+	@echo "      their top rows), $(OUTPUTS)/diffusion/samples.png, completions.png (inpainting the rows below) and"
+	@echo "      reverse_process.gif / reverse_process.png (the reverse diffusion, step by step)"
+
+demo-train: $(VENV)/.installed-dev fashion-mnist
 	$(BIN)/python examples/train_vqvae.py @examples/recipes/vqvae_fashion_mnist.args \
 		--output_dir $(OUTPUTS)/vqvae --max_train_steps $(DEMO_STEPS) --lr_warmup_steps 50 --report_to none
 	$(BIN)/python examples/encode_dataset.py --vqvae_name_or_path $(OUTPUTS)/vqvae --output_dir $(OUTPUTS)/tokens

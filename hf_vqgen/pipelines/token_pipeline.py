@@ -41,7 +41,9 @@ class TokenImagePipeline(DiffusionPipeline):
         and a populated offline cache both work); `revision`, `token`, `cache_dir`, `local_files_only` pass on.
 
         Every component named in `model_index.json` must be there, with safetensors weights: a component with
-        pickle weights only is refused unless `allow_pickle=True` (a `ValueError` either way names the folder)."""
+        pickle weights only is refused unless `allow_pickle=True` (a `ValueError` either way names the folder).
+        Components load in float32 unless `torch_dtype` says otherwise (diffusers' default for its own models, here
+        applied to the transformers prior as well), whatever precision the weights are stored in."""
         path, kwargs = resolve_pretrained_path(pretrained_model_name_or_path, kwargs)
         index = Path(path) / "model_index.json"
         if not index.is_file():
@@ -56,6 +58,7 @@ class TokenImagePipeline(DiffusionPipeline):
                 continue
             check_weights_folder(Path(path) / name, allow_pickle, f"The pipeline's `{name}` component")
         kwargs.setdefault("use_safetensors", None if allow_pickle else True)
+        kwargs.setdefault("torch_dtype", torch.float32)
         return super().from_pretrained(path, **kwargs)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
