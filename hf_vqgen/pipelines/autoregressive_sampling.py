@@ -11,6 +11,7 @@ import torch
 from transformers import GPT2LMHeadModel
 
 from ..vocabulary import TokenLayout
+from .token_pipeline import apply_guidance
 
 
 def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -36,10 +37,7 @@ def next_tokens(
     generator: torch.Generator | None,
 ) -> torch.Tensor:
     """Logits (B, V) — or (2B, V) with the unconditional half last when guiding — to sampled codes (B,)."""
-    logits = logits.float()
-    if guidance_scale != 1.0:
-        conditional, unconditional = logits.chunk(2)
-        logits = unconditional + guidance_scale * (conditional - unconditional)
+    logits = apply_guidance(logits.float(), guidance_scale)
     logits = logits.masked_fill(~code_mask, float("-inf"))  # only ever emit codebook ids
     if temperature == 0:
         return logits.argmax(dim=-1)

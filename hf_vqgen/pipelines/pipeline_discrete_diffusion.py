@@ -16,7 +16,7 @@ from ..models.vq_model import VQVAEModel
 from ..schedulers import DiscreteDiffusionScheduler
 from ..vocabulary import TokenLayout
 from .pipeline_vqgen import VQGenPipelineOutput
-from .token_pipeline import TokenImagePipeline
+from .token_pipeline import TokenImagePipeline, apply_guidance
 
 
 @dataclass
@@ -144,11 +144,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
             unconditional = layout.denoiser_input(token_ids, torch.as_tensor(timestep), None)
             inputs = torch.cat([inputs, unconditional])
         logits = self.denoiser(input_ids=inputs).logits[:, layout.denoiser_prefix_length :, : layout.num_codes]
-        logits = logits.float()
-        if guidance_scale != 1.0:
-            conditional, unconditional = logits.chunk(2)
-            logits = unconditional + guidance_scale * (conditional - unconditional)
-        return logits
+        return apply_guidance(logits.float(), guidance_scale)
 
     @torch.no_grad()
     def __call__(

@@ -32,6 +32,15 @@ CARD_FILES = (
 )
 
 
+def apply_guidance(logits: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+    """Classifier-free guidance on logits (2B, ...) holding the conditional rows over the unconditional ones:
+    `uncond + s * (cond - uncond)` (B, ...); with s = 1 the logits are returned as they are."""
+    if guidance_scale == 1.0:
+        return logits
+    conditional, unconditional = logits.chunk(2)
+    return unconditional + guidance_scale * (conditional - unconditional)
+
+
 class TokenImagePipeline(DiffusionPipeline):
     """Base class of pipelines that sample codebook ids and decode them with a `VQVAEModel` (`self.vqvae`)."""
 
