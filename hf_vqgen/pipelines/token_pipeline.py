@@ -67,7 +67,8 @@ class TokenImagePipeline(DiffusionPipeline):
                 continue
             check_weights_folder(Path(path) / name, allow_pickle, f"The pipeline's `{name}` component")
         kwargs.setdefault("use_safetensors", None if allow_pickle else True)
-        kwargs.setdefault("torch_dtype", torch.float32)
+        if "torch_dtype" not in kwargs:  # diffusers >= 0.42 calls it `dtype`; an old-style argument is passed on
+            kwargs.setdefault("dtype", torch.float32)
         return super().from_pretrained(path, **kwargs)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
