@@ -1,17 +1,19 @@
 #!/usr/bin/env python
 """Copy the benchmark runs of the README's recipes into `pretrained/` as the shipped Fashion-MNIST pipelines:
-weights in safetensors (half precision by default, to keep the repository small; pipelines load in float32), a
-model card with the recipe's command and hyperparameters, sample grids, and the reverse-diffusion GIF.
+weights in safetensors, a model card with the recipe's command and hyperparameters and the metrics the benchmarks
+measured on these very weights, sample grids, completions, and the reverse-diffusion GIF.
 
-    python benchmarks/ship_pretrained.py          # after bench_ar_recipe.py and bench_diffusion_recipe.py
-    python examples/evaluate.py --pipeline pretrained/fashion-mnist-ar --update_card ...   # then measure them
+    python benchmarks/ship_pretrained.py   # after bench_ar_recipe.py and bench_diffusion_recipe.py
 
-The cards carry no metric until `examples/evaluate.py --update_card` has measured the shipped weights themselves.
+With `--dtype float16` the weights are stored in half precision (half the size; pipelines still load in float32),
+and the benchmark metrics are not copied, since they were measured on the float32 weights: measure the shipped ones
+with `examples/evaluate.py --update_card`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -32,25 +34,59 @@ from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 RUNS = ROOT / "benchmarks" / "results" / "runs"
 RECIPES = ROOT / "examples" / "recipes"
 DTYPES = {"float16": torch.float16, "float32": torch.float32}
+RESULTS = ROOT / "benchmarks" / "results"
+CARD_METRICS = ("fid", "kid", "precision", "recall", "classifier_score", "bits_per_token")
+EVALUATOR = (
+    "examples/evaluate.py ({how}): 10,000 samples (seed 0, classes cycled evenly{settings}) vs the Fashion-MNIST "
+    "test split, features of the classifier in benchmarks/assets/fashion_mnist_classifier"
+)
 
 
-def ship_tokenizer(source: Path, target: Path, dtype: torch.dtype) -> None:
+def benchmark_metrics() -> dict:
+    """{kind: {evaluator: metrics}} from the benchmark results of the shipped runs."""
+    ar = json.loads((RESULTS / "prior_recipe.json").read_text())
+    tokenizer = json.loads((RUNS / "recipe" / "eval_results.json").read_text())
+    diffusion = json.loads((RESULTS / "diffusion_recipe.json").read_text())
+    shipped = next(row for row in diffusion["rows"] if row["prior"].startswith("absorbing") and row["steps"] == 16)
+    settings = ar["sampling"]["settings"]
+    return {
+        "tokenizer": {
+            "examples/train_vqvae.py on the 10,000 test images": {
+                key: tokenizer[key] for key in ("psnr", "ssim", "codebook_usage", "perplexity")
+            },
+            EVALUATOR.format(how="--tokenizer, reconstructions", settings=""): {"rfid": ar["tokenizer_rfid"]},
+        },
+        "ar": {
+            EVALUATOR.format(
+                how="benchmarks/bench_ar_recipe.py",
+                settings=f", guidance {settings['guidance_scale']}, temperature {settings['temperature']}",
+            ): {key: ar["samples"][key] for key in CARD_METRICS if key in ar["samples"]}
+        },
+        "diffusion": {
+            EVALUATOR.format(how="benchmarks/bench_diffusion_recipe.py", settings=", 16 steps, guidance 1"): {
+                key: shipped[key] for key in ("fid", "kid", "precision", "recall")
+            }
+        },
+    }
+
+
+def ship_tokenizer(source: Path, target: Path, dtype: torch.dtype, metrics: dict) -> None:
     tokenizer = VQVAEModel.from_pretrained(source).to(dtype)
     tokenizer.save_pretrained(target)
     args = train_vqvae.parse_args([f"@{RECIPES / 'vqvae_fashion_mnist.args'}", "--output_dir", str(target)])
     shutil.copy2(source / "reconstructions.png", target / "reconstructions.png")
     context = training_context("tokenizer", "train_vqvae.py", args, model_facts(tokenizer), {}, "none")
-    context["metrics"] = {}
+    context["metrics"] = metrics
     write_model_card(target, context)
 
 
-def ship_pipeline(source: Path, target: Path, dtype: torch.dtype, recipe: str, overrides: list[str]) -> None:
+def ship_pipeline(source: Path, target: Path, dtype: torch.dtype, recipe: str, metrics: dict) -> None:
     pipeline = load_pipeline(source)
     for component in pipeline.components.values():
         if isinstance(component, torch.nn.Module):
             component.to(dtype)
     pipeline.save_pretrained(target)
-    args = train_prior.parse_args([f"@{RECIPES / recipe}", *overrides, "--vqvae_name_or_path", "fashion-mnist-tokenizer",
+    args = train_prior.parse_args([f"@{RECIPES / recipe}", "--vqvae_name_or_path", "fashion-mnist-tokenizer",
                                    "--output_dir", str(target)])  # fmt: skip
     shipped = load_pipeline(target)  # float32 again, as users get it
     scheduler = getattr(shipped, "scheduler", None)
@@ -60,14 +96,14 @@ def ship_pipeline(source: Path, target: Path, dtype: torch.dtype, recipe: str, o
     context = training_context(
         args.prior_type, "train_prior.py", args, model_facts(shipped.vqvae, shipped.layout, scheduler), {}, "none"
     )
-    context["metrics"] = {}
+    context["metrics"] = metrics
     write_model_card(target, context)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", type=Path, default=ROOT / "pretrained")
-    parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
+    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     parser.add_argument("--diffusion_run", default="diffusion-1", help="Folder in runs/ of the shipped denoiser.")
     args = parser.parse_args()
     dtype = DTYPES[args.dtype]
