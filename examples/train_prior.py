@@ -173,7 +173,7 @@ def build_pipeline(vqvae, prior, scheduler):
 def evaluate_bits(args, prior, loader, layout, scheduler, accelerator) -> float:
     """Held-out loss in bits per target token (for diffusion: of its training objective, with fixed noise)."""
     prior.eval()
-    generator = torch.Generator(device=accelerator.device).manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
     total_nats, total_tokens = 0.0, 0
     for batch in loader:
         input_ids, labels = prior_inputs(args, batch, layout, scheduler, 0.0, generator)

@@ -35,3 +35,23 @@ def check_weights_folder(folder: str | os.PathLike, allow_pickle: bool, what: st
             f"{what}: {folder} holds pickle weights only ({', '.join(pickles)}). Loading a pickle can run arbitrary "
             "code, so it is refused; convert the weights to safetensors, or pass allow_pickle=True if you trust them."
         )
+
+
+def generator_device(generator: torch.Generator | None, device: torch.device | str) -> torch.device | str:
+    """Where to draw random numbers: on the generator's device when one is given (so that a CPU generator seeds a
+    run on an accelerator reproducibly, as `diffusers.utils.torch_utils.randn_tensor` does), else on `device`."""
+    return generator.device if generator is not None else device
+
+
+def seeded_rand(shape, generator: torch.Generator | None, device) -> torch.Tensor:
+    return torch.rand(shape, generator=generator, device=generator_device(generator, device)).to(device)
+
+
+def seeded_randint(high: int, shape, generator: torch.Generator | None, device) -> torch.Tensor:
+    return torch.randint(0, high, shape, generator=generator, device=generator_device(generator, device)).to(device)
+
+
+def seeded_multinomial(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One draw per row of `probs` (N, K) -> (N,)."""
+    source = probs.to(generator_device(generator, probs.device))
+    return torch.multinomial(source, 1, generator=generator).squeeze(-1).to(probs.device)

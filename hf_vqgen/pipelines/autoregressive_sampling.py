@@ -10,6 +10,7 @@ from collections.abc import Callable
 import torch
 from transformers import GPT2LMHeadModel
 
+from ..utils import seeded_multinomial
 from ..vocabulary import TokenLayout
 from .token_pipeline import apply_guidance
 
@@ -42,7 +43,7 @@ def next_tokens(
     if temperature == 0:
         return logits.argmax(dim=-1)
     probs = filter_logits(logits / temperature, top_k, top_p).softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return seeded_multinomial(probs, generator)
 
 
 SampleStep = Callable[[torch.Tensor], torch.Tensor]

@@ -34,6 +34,8 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 
+from ..utils import seeded_multinomial, seeded_rand, seeded_randint
+
 
 CORRUPTIONS = ("uniform", "absorbing", "mask_and_replace")
 SCHEDULES = ("linear", "cosine")
@@ -55,7 +57,7 @@ class DiscreteDiffusionSchedulerOutput(BaseOutput):
 
 
 def gumbel_noise(shape, generator, device) -> torch.Tensor:
-    uniform = torch.rand(shape, generator=generator, device=device).clamp_(1e-20, 1.0)
+    uniform = seeded_rand(shape, generator, device).clamp_(1e-20, 1.0)
     return -torch.log((-torch.log(uniform)).clamp_(min=1e-20))
 
 
@@ -141,7 +143,7 @@ class DiscreteDiffusionScheduler(SchedulerMixin, ConfigMixin):
         """The fully corrupted grid sampling starts from: uniformly random codes, or all MASK."""
         if self.config.sampler == "confidence" or self.config.corruption == "absorbing":
             return torch.full(shape, self.config.mask_token_id, dtype=torch.long, device=device)
-        return torch.randint(0, self.config.num_vq_embeddings, shape, generator=generator, device=device)
+        return seeded_randint(self.config.num_vq_embeddings, shape, generator, device)
 
     # training
 
@@ -162,15 +164,13 @@ class DiscreteDiffusionScheduler(SchedulerMixin, ConfigMixin):
     def corrupt(self, token_ids: torch.LongTensor, rate: torch.Tensor, generator=None) -> torch.LongTensor:
         """Corrupt each code independently with probability `rate` (broadcast to `token_ids`)."""
         device = token_ids.device
-        corrupted = torch.rand(token_ids.shape, generator=generator, device=device) < rate
-        random_codes = torch.randint(
-            0, self.config.num_vq_embeddings, token_ids.shape, generator=generator, device=device
-        )
+        corrupted = seeded_rand(token_ids.shape, generator, device) < rate
+        random_codes = seeded_randint(self.config.num_vq_embeddings, token_ids.shape, generator, device)
         if self.config.corruption == "uniform":
             return torch.where(corrupted, random_codes, token_ids)
         replacement = torch.full_like(token_ids, self.config.mask_token_id)
         if self.config.corruption == "mask_and_replace":
-            replaced = torch.rand(token_ids.shape, generator=generator, device=device) < self.config.replace_fraction
+            replaced = seeded_rand(token_ids.shape, generator, device) < self.config.replace_fraction
             replacement = torch.where(replaced, random_codes, replacement)
         return torch.where(corrupted, replacement, token_ids)
 
@@ -218,7 +218,7 @@ class DiscreteDiffusionScheduler(SchedulerMixin, ConfigMixin):
             kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
         probs = logits.softmax(dim=-1).flatten(0, -2)
-        return torch.multinomial(probs, 1, generator=generator).view(logits.shape[:-1])
+        return seeded_multinomial(probs, generator).view(logits.shape[:-1])
 
     def _confidence_step(self, logits, candidates, timestep, token_ids, generator) -> torch.LongTensor:
         mask_id = self.config.mask_token_id

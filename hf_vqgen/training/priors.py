@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from ..utils import seeded_randint
 from ..vocabulary import TokenLayout
 
 
@@ -70,7 +71,7 @@ def build_diffusion_batch(
     """
     codes, labels = codes_and_labels(batch, layout, class_dropout)
     num_levels = scheduler.config.num_train_timesteps
-    timesteps = torch.randint(0, num_levels, (codes.shape[0],), generator=generator, device=codes.device)
+    timesteps = seeded_randint(num_levels, (codes.shape[0],), generator, codes.device)
     noisy = scheduler.add_noise(codes, timesteps, generator=generator)
     if objective == "original":
         inputs = scheduler.corrupt(noisy, torch.tensor(extra_corruption), generator=generator)
