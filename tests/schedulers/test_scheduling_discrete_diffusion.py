@@ -113,3 +113,14 @@ def test_config_round_trip(tmp_path):
     loaded = DiscreteDiffusionScheduler.from_pretrained(tmp_path)
     assert loaded.config.corruption == "mask_and_replace" and loaded.config.sampler == "confidence"
     assert loaded.config.num_train_timesteps == 50 and loaded.config.mask_token_id == MASK
+
+
+def test_confidence_sampler_reveals_the_most_confident_positions_first():
+    scheduler = DiscreteDiffusionScheduler(K, MASK, num_train_timesteps=10, schedule="linear", choice_temperature=0.0)
+    scheduler.set_timesteps(2)  # levels 9 (all masked) then 0: rate 1.0 -> 0.1 keeps floor(16 * 0.1) = 1 masked
+    grid = scheduler.initial_sample((1, 16))
+    logits = torch.zeros(1, 16, K)
+    logits[0, torch.arange(16), torch.arange(16)] = torch.linspace(1.0, 20.0, 16)  # position i sure of code i
+    out = scheduler.step(logits, scheduler.timesteps[0], grid, temperature=0)
+    assert out.prev_sample[0, 0] == MASK  # the least confident position stays masked
+    assert torch.equal(out.prev_sample[0, 1:], torch.arange(1, 16))
