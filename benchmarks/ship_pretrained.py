@@ -60,7 +60,10 @@ def benchmark_metrics() -> dict:
             EVALUATOR.format(
                 how="benchmarks/bench_ar_recipe.py",
                 settings=f", guidance {settings['guidance_scale']}, temperature {settings['temperature']}",
-            ): {key: ar["samples"][key] for key in CARD_METRICS if key in ar["samples"]}
+            ): {key: ar["samples"][key] for key in CARD_METRICS if key in ar["samples"]},
+            EVALUATOR.format(
+                how="benchmarks/bench_ar_recipe.py", settings=f", guidance {ar['guided']['guidance_scale']}"
+            ): {key: ar["guided"]["samples"][key] for key in CARD_METRICS if key in ar["guided"]["samples"]},
         },
         "diffusion": {
             EVALUATOR.format(how="benchmarks/bench_diffusion_recipe.py", settings=", 16 steps, guidance 1"): {
@@ -90,7 +93,8 @@ def ship_pipeline(source: Path, target: Path, dtype: torch.dtype, recipe: str, m
                                    "--output_dir", str(target)])  # fmt: skip
     shipped = load_pipeline(target)  # float32 again, as users get it
     scheduler = getattr(shipped, "scheduler", None)
-    gif = ["--num_inference_steps", "16", "--gif"] if scheduler is not None else []
+    # the recipes' sampling settings: 16 steps for the diffusion prior, guidance 1.5 for the AR prior
+    gif = ["--num_inference_steps", "16", "--gif"] if scheduler is not None else ["--guidance_scale", "1.5"]
     sample.main(sample.parse_args(["--pipeline", str(target), "--output_dir", str(target), "--samples_per_class",
                                    "8", "--num_completions", "8", *gif]))  # fmt: skip
     context = training_context(
@@ -107,14 +111,12 @@ def main() -> None:
     parser.add_argument("--diffusion_run", default="diffusion-1", help="Folder in runs/ of the shipped denoiser.")
     args = parser.parse_args()
     dtype = DTYPES[args.dtype]
-    ship_tokenizer(RUNS / "recipe", args.output_dir / "fashion-mnist-tokenizer", dtype)
-    ship_pipeline(RUNS / "ar", args.output_dir / "fashion-mnist-ar", dtype, "ar_fashion_mnist.args", [])
+    metrics = benchmark_metrics() if dtype == torch.float32 else {"tokenizer": {}, "ar": {}, "diffusion": {}}
+    ship_tokenizer(RUNS / "recipe", args.output_dir / "fashion-mnist-tokenizer", dtype, metrics["tokenizer"])
+    ship_pipeline(RUNS / "ar", args.output_dir / "fashion-mnist-ar", dtype, "ar_fashion_mnist.args", metrics["ar"])
+    diffusion_target = args.output_dir / "fashion-mnist-diffusion"
     ship_pipeline(
-        RUNS / args.diffusion_run,
-        args.output_dir / "fashion-mnist-diffusion",
-        dtype,
-        "diffusion_fashion_mnist.args",
-        [],
+        RUNS / args.diffusion_run, diffusion_target, dtype, "diffusion_fashion_mnist.args", metrics["diffusion"]
     )
     print(f"Shipped to {args.output_dir}")
 
