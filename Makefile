@@ -89,7 +89,7 @@ bench: $(VENV)/.installed-dev fashion-mnist
 	$(BIN)/python benchmarks/bench_ar_recipe.py
 	$(BIN)/python benchmarks/bench_ar_sampling.py --pipeline benchmarks/results/runs/ar
 	$(BIN)/python benchmarks/bench_diffusion_recipe.py
-	$(BIN)/python benchmarks/baseline_ddpm.py --num_samples 10000
+	$(BIN)/python benchmarks/baseline_ddpm.py --num_samples 2000
 	$(BIN)/python benchmarks/report.py
 
 clean:
