@@ -68,7 +68,8 @@ def main(args: argparse.Namespace) -> datasets.DatasetDict | None:
                 repo_id=args.hub_dataset_id,
                 repo_type="dataset",
             )
-    accelerator.wait_for_everyone()
+    accelerator.wait_for_everyone()  # every rank tears the process group down together (gloo can hang otherwise)
+    accelerator.end_training()
     return tokens if accelerator.is_main_process else None
 
 

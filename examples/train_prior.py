@@ -266,6 +266,7 @@ def main(args: argparse.Namespace) -> dict | None:
         if args.push_to_hub:
             push_folder_to_hub(args.output_dir, args.hub_model_id)
         print(json.dumps(results, indent=2))
+    accelerator.wait_for_everyone()  # every rank tears the process group down together (gloo can hang otherwise)
     accelerator.end_training()
     return results if accelerator.is_main_process else None
 

@@ -299,6 +299,7 @@ def main(args: argparse.Namespace) -> dict | None:
         print(json.dumps(results, indent=2))
         if args.push_to_hub:
             push_folder_to_hub(args.output_dir, args.hub_model_id)
+    accelerator.wait_for_everyone()  # every rank tears the process group down together (gloo can hang otherwise)
     accelerator.end_training()
     return results
 

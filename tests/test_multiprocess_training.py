@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 import yaml
@@ -44,6 +45,10 @@ def launch(script: str, argv: list[str], num_processes: int) -> subprocess.Compl
     try:
         stdout, stderr = process.communicate(timeout=240)
     except subprocess.TimeoutExpired:
+        for child in psutil.Process(process.pid).children(
+            recursive=True
+        ):  # torchrun's workers have sessions of their own
+            child.kill()
         os.killpg(process.pid, signal.SIGKILL)
         stdout, stderr = process.communicate()
         pytest.fail(f"{script} did not finish in 240 s:\n{stderr[-4000:]}")
