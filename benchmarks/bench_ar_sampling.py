@@ -5,7 +5,7 @@ KV-cached loop vs full recompute at every step (the original method), measured s
     python benchmarks/bench_ar_sampling.py [--pipeline outputs/ar-pipeline] [--batch_size 64]
 
 Without --pipeline a prior of the recipe's size with random weights is timed (speed does not depend on the weights).
-Writes benchmarks/results/ar_sampling.json; prints it.
+Writes benchmarks/results/ar_sampling.json (ar_sampling_threads<N>.json with --threads N); prints it.
 """
 
 from __future__ import annotations
@@ -66,7 +66,10 @@ def main() -> None:
     parser.add_argument("--n_layer", type=int, default=4)
     parser.add_argument("--n_head", type=int, default=8)
     parser.add_argument("--n_embd", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     prior = load_prior(args.pipeline, args.n_layer, args.n_head, args.n_embd)
     layout = TokenLayout.from_config(prior.config)
@@ -84,7 +87,8 @@ def main() -> None:
             }
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    (results / "ar_sampling.json").write_text(json.dumps(report, indent=2))
+    name = "ar_sampling.json" if args.threads is None else f"ar_sampling_threads{args.threads}.json"
+    (results / name).write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 
 

@@ -102,14 +102,18 @@ class TokenLayout:
         mask[: self.num_codes] = True
         return mask
 
+    def class_column(self, batch_size: int, class_labels: torch.Tensor | None, device=None) -> torch.Tensor:
+        """(B, 1) class tokens of a conditional layout; `class_labels=None` means the null class for every row."""
+        if class_labels is None:
+            class_labels = torch.full((batch_size,), self.num_classes, dtype=torch.long, device=device)
+        return self.class_token_ids(class_labels).to(device).view(-1, 1)
+
     def prompt(self, batch_size: int, class_labels: torch.Tensor | None, device=None) -> torch.Tensor:
         """(B, prefix_length) [BOS, class?] for autoregressive sampling or training."""
         bos = torch.full((batch_size, 1), self.bos_token_id, dtype=torch.long, device=device)
         if self.num_classes == 0:
             return bos
-        if class_labels is None:
-            class_labels = torch.full((batch_size,), self.num_classes, dtype=torch.long, device=device)  # null
-        return torch.cat([bos, self.class_token_ids(class_labels).to(device).view(-1, 1)], dim=1)
+        return torch.cat([bos, self.class_column(batch_size, class_labels, device)], dim=1)
 
     def denoiser_input(
         self, token_ids: torch.Tensor, noise_levels: torch.Tensor | None, class_labels: torch.Tensor | None
@@ -124,9 +128,7 @@ class TokenLayout:
             levels = torch.as_tensor(noise_levels, device=device).long().expand(batch_size)
             parts.append((levels + self.first_noise_level_token_id).view(-1, 1))
         if self.num_classes:
-            if class_labels is None:
-                class_labels = torch.full((batch_size,), self.num_classes, dtype=torch.long, device=device)
-            parts.append(self.class_token_ids(class_labels.to(device)).view(-1, 1))
+            parts.append(self.class_column(batch_size, class_labels, device))
         return torch.cat([*parts, token_ids.long()], dim=1)
 
     # configs

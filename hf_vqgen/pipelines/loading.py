@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 from .hub import resolve_pretrained_path
 from .pipeline_discrete_diffusion import DiscreteDiffusionPipeline
 from .pipeline_vqgen import VQGenPipeline
+from .token_pipeline import read_model_index
 
 
 PIPELINE_CLASSES = {cls.__name__: cls for cls in (VQGenPipeline, DiscreteDiffusionPipeline)}
@@ -17,10 +16,7 @@ PIPELINE_CLASSES = {cls.__name__: cls for cls in (VQGenPipeline, DiscreteDiffusi
 def load_pipeline(name_or_path: str | os.PathLike, **kwargs) -> VQGenPipeline | DiscreteDiffusionPipeline:
     """A `VQGenPipeline` or `DiscreteDiffusionPipeline` from a folder or Hub repo id, whichever it holds."""
     path, kwargs = resolve_pretrained_path(name_or_path, kwargs)
-    index = Path(path) / "model_index.json"
-    if not index.is_file():
-        raise ValueError(f"{name_or_path} is not a saved pipeline: it has no model_index.json.")
-    class_name = json.loads(index.read_text()).get("_class_name")
+    class_name = read_model_index(path, name_or_path).get("_class_name")
     if class_name not in PIPELINE_CLASSES:
-        raise ValueError(f"{index} names {class_name!r}; expected one of {sorted(PIPELINE_CLASSES)}.")
+        raise ValueError(f"{path}/model_index.json names {class_name!r}; expected one of {sorted(PIPELINE_CLASSES)}.")
     return PIPELINE_CLASSES[class_name].from_pretrained(path, **kwargs)

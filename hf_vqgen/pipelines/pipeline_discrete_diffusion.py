@@ -194,12 +194,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         batch_size = self.resolve_batch_size(batch_size, image)
         self.check_batch_and_output(batch_size, output_type)
         class_labels = self.prepare_class_labels(class_labels, batch_size, layout)
-        if temperature < 0:
-            raise ValueError(f"`temperature` must be >= 0 (0 = argmax), got {temperature}.")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"`top_k` must be >= 1, got {top_k}.")
-        if guidance_scale != 1.0 and layout.null_class_token_id is None:
-            raise ValueError("`guidance_scale` != 1 needs a class-conditional denoiser with a null class.")
+        self.check_sampling_inputs(layout, guidance_scale, temperature, top_k)
         scheduler.set_timesteps(num_inference_steps, device=self.device)
         known, known_ids = self.prepare_known_tokens(batch_size, image, mask_image, token_ids, token_mask)
 

@@ -60,16 +60,10 @@ class VQGenPipeline(TokenImagePipeline):
 
     # inputs
 
-    def check_inputs(self, guidance_scale, temperature, top_k, top_p):
-        layout = self.layout
-        if temperature < 0:
-            raise ValueError(f"`temperature` must be >= 0 (0 = greedy), got {temperature}.")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"`top_k` must be >= 1, got {top_k}.")
+    def check_inputs(self, layout, guidance_scale, temperature, top_k, top_p):
+        self.check_sampling_inputs(layout, guidance_scale, temperature, top_k)
         if top_p is not None and not 0 < top_p <= 1:
             raise ValueError(f"`top_p` must be in (0, 1], got {top_p}.")
-        if guidance_scale != 1.0 and layout.null_class_token_id is None:
-            raise ValueError("`guidance_scale` != 1 needs a class-conditional prior with a null class.")
 
     def prepare_prefix(self, batch_size, prefix_token_ids, image, num_prefix_rows) -> torch.Tensor | None:
         """The given first codes (B, L) in raster order, from `prefix_token_ids` or from encoding `image`."""
@@ -134,7 +128,7 @@ class VQGenPipeline(TokenImagePipeline):
         batch_size = self.resolve_batch_size(batch_size, image)
         self.check_batch_and_output(batch_size, output_type)
         class_labels = self.prepare_class_labels(class_labels, batch_size, layout)
-        self.check_inputs(guidance_scale, temperature, top_k, top_p)
+        self.check_inputs(layout, guidance_scale, temperature, top_k, top_p)
         prefix = self.prepare_prefix(batch_size, prefix_token_ids, image, num_prefix_rows)
 
         # 1. prompt [BOS, class, prefix] (and its null-class copy for guidance)

@@ -32,6 +32,14 @@ CARD_FILES = (
 )
 
 
+def read_model_index(folder: str | os.PathLike, name_or_path) -> dict:
+    """The `model_index.json` of a pipeline folder (`name_or_path` is what the user asked for, for the error)."""
+    index = Path(folder) / "model_index.json"
+    if not index.is_file():
+        raise ValueError(f"{name_or_path} is not a saved pipeline: it has no model_index.json.")
+    return json.loads(index.read_text())
+
+
 def apply_guidance(logits: torch.Tensor, guidance_scale: float) -> torch.Tensor:
     """Classifier-free guidance on logits (2B, ...) holding the conditional rows over the unconditional ones:
     `uncond + s * (cond - uncond)` (B, ...); with s = 1 the logits are returned as they are."""
@@ -51,15 +59,11 @@ class TokenImagePipeline(DiffusionPipeline):
 
         Every component named in `model_index.json` must be there, with safetensors weights: a component with
         pickle weights only is refused unless `allow_pickle=True` (a `ValueError` either way names the folder).
-        Components load in float32 unless `torch_dtype` says otherwise (diffusers' default for its own models, here
+        Components load in float32 unless `dtype` (or the older `torch_dtype`) says otherwise (diffusers' default for its own models, here
         applied to the transformers prior as well), whatever precision the weights are stored in."""
         path, kwargs = resolve_pretrained_path(pretrained_model_name_or_path, kwargs)
-        index = Path(path) / "model_index.json"
-        if not index.is_file():
-            raise ValueError(f"{pretrained_model_name_or_path} is not a saved pipeline: it has no model_index.json.")
-        components = {
-            name: spec for name, spec in json.loads(index.read_text()).items() if not name.startswith("_") and spec
-        }
+        index = read_model_index(path, pretrained_model_name_or_path)
+        components = {name: spec for name, spec in index.items() if not name.startswith("_") and spec}
         for name, (_, class_name) in components.items():
             if class_name.endswith("Scheduler"):
                 if not (Path(path) / name / "scheduler_config.json").is_file():
@@ -77,12 +81,9 @@ class TokenImagePipeline(DiffusionPipeline):
         custom_pipeline=folder, trust_remote_code=True)` (with hf_vqgen installed)."""
         kwargs.setdefault("safe_serialization", True)
         super().save_pretrained(save_directory, **kwargs)
-        module = (
-            type(self).__module__.rsplit(".", 1)[0] if type(self).__module__.startswith("hf_vqgen") else "hf_vqgen"
-        )
         (Path(save_directory) / "pipeline.py").write_text(
             f'"""Lets `diffusers.DiffusionPipeline.from_pretrained(..., custom_pipeline=...)` find the pipeline class; '
-            f'needs `pip install hf_vqgen`."""\n\nfrom {module} import {type(self).__name__}  # noqa: F401\n'
+            f'needs `pip install hf_vqgen`."""\n\nfrom {type(self).__module__} import {type(self).__name__}  # noqa: F401\n'
         )
 
     def push_to_hub(
@@ -110,6 +111,15 @@ class TokenImagePipeline(DiffusionPipeline):
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
+
+    @staticmethod
+    def check_sampling_inputs(layout, guidance_scale: float, temperature: float, top_k: int | None) -> None:
+        if temperature < 0:
+            raise ValueError(f"`temperature` must be >= 0 (0 = argmax), got {temperature}.")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"`top_k` must be >= 1, got {top_k}.")
+        if guidance_scale != 1.0 and layout.null_class_token_id is None:
+            raise ValueError("`guidance_scale` != 1 needs a class-conditional prior with a null class.")
 
     def prepare_class_labels(self, class_labels, batch_size: int, layout) -> torch.Tensor | None:
         if class_labels is None:
