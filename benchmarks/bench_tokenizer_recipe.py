@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -44,7 +45,15 @@ def machine() -> dict:
     if cpuinfo.is_file():
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
         cpu = names[0] if names else cpu
-    return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": sys.version}
+    return {
+        "cpu": cpu,
+        "torch_threads": torch.get_num_threads(),
+        # PASSIVE (set for multi-process runs) slows small-op loops such as KV-cached sampling; recorded so figures
+        # taken under different policies are not compared blindly.
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+        "torch": torch.__version__,
+        "python": sys.version,
+    }
 
 
 def run_variant(name: str, output_root: Path, minutes: float) -> dict:
