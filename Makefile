@@ -53,7 +53,7 @@ demo: $(VENV)/.installed-dev fashion-mnist
 demo-shipped: $(VENV)/.installed-dev
 	$(BIN)/python examples/sample.py --pipeline $(SHIPPED)/fashion-mnist-ar --output_dir $(OUTPUTS)/ar --guidance_scale 1.5
 	$(BIN)/python examples/sample.py --pipeline $(SHIPPED)/fashion-mnist-diffusion --output_dir $(OUTPUTS)/diffusion \
-		--num_inference_steps 16 --gif
+		--num_inference_steps 8 --guidance_scale 2 --gif
 	@echo "Wrote $(OUTPUTS)/ar/samples.png (one row per class) and completions.png (test images, then completed from"
 	@echo "      their top rows), $(OUTPUTS)/diffusion/samples.png, completions.png (inpainting the rows below) and"
 	@echo "      reverse_process.gif / reverse_process.png (the reverse diffusion, step by step)"
