@@ -70,9 +70,7 @@ def main() -> None:
     rows = report.setdefault("rows", [])
     grid = itertools.product(args.steps, args.temperatures, args.choice_temperatures, args.guidance_scales)
     for steps, temperature, choice_temperature, guidance_scale in grid:
-        pipeline.scheduler = DiscreteDiffusionScheduler.from_config(
-            base_config, choice_temperature=choice_temperature
-        )
+        pipeline.scheduler = DiscreteDiffusionScheduler.from_config(base_config, choice_temperature=choice_temperature)
         start = time.monotonic()
         images = sample(pipeline, args.num_samples, args.batch_size, num_inference_steps=steps,
                         temperature=temperature, guidance_scale=guidance_scale)  # fmt: skip
