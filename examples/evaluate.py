@@ -157,6 +157,23 @@ def prior_likelihood(pipeline: VQGenPipeline, args) -> dict:
     return heldout_bits_per_token(pipeline.prior, pipeline.layout, token_ids, labels, args.batch_size)
 
 
+def evaluator_label(settings: dict, num_images: int) -> str:
+    """How the card's metrics were measured, sampling settings included (one card may list several settings)."""
+    label = f"examples/evaluate.py: {num_images} "
+    if settings.get("pipeline"):
+        sampling = [f"guidance {settings['guidance_scale']:g}", f"temperature {settings['temperature']:g}"]
+        if settings.get("top_k") is not None:
+            sampling.append(f"top-k {settings['top_k']}")
+        if settings.get("mean_steps_run") is not None:  # a diffusion pipeline
+            sampling.insert(0, f"{settings['num_inference_steps']} steps")
+        elif settings.get("top_p") is not None:
+            sampling.append(f"top-p {settings['top_p']:g}")
+        label += f"samples ({', '.join(sampling)}, seed {settings['seed']})"
+    else:
+        label += "reconstructions"
+    return f"{label} vs the {settings['split']} split, {Path(settings['feature_extractor']).name} features"
+
+
 def main(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     output_dir = Path(args.output_dir)
@@ -197,11 +214,7 @@ def main(args: argparse.Namespace) -> dict:
     grid.save(output_dir / "samples.png")
     if args.update_card:
         card_metrics = {key: value for key, value in results["metrics"].items() if key in CARD_METRICS}
-        what = "samples" if args.pipeline else "reconstructions"
-        evaluator = (
-            f"examples/evaluate.py: {len(images)} {what} vs the {args.split} split, "
-            f"{Path(args.feature_extractor).name} features"
-        )
+        evaluator = evaluator_label(results["settings"], len(images))
         print(f"Updated {update_model_card(args.pipeline or args.tokenizer, evaluator, card_metrics)}")
     print(json.dumps(results["metrics"], indent=2))
     return results

@@ -255,10 +255,12 @@ def test_ar_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir):
                 str(classifier_dir),
                 "--output_dir",
                 str(tmp_path / "eval"),
+                "--update_card",
             ]
         )  # fmt: skip
     )
     assert scored["metrics"]["num_samples"] == 6 and scored["settings"]["num_classes"] == 10
+    assert "6 samples (guidance 2, temperature 1, seed 0)" in (output_dir / "README.md").read_text()
     assert scored["metrics"]["bits_per_image"] == pytest.approx(scored["metrics"]["bits_per_token"] * 14 * 14)
     written = sample.main(
         sample.parse_args(
@@ -359,10 +361,12 @@ def test_diffusion_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir, co
                 str(classifier_dir),
                 "--output_dir",
                 str(tmp_path / "eval"),
+                "--update_card",
             ]
         )  # fmt: skip
     )
     assert scored["metrics"]["num_samples"] == 6 and scored["settings"]["pipeline"] == "DiscreteDiffusionPipeline"
+    assert "6 samples (3 steps, guidance 1, temperature 1, seed 0)" in (output_dir / "README.md").read_text()
     assert "bits_per_token" not in scored["metrics"]  # no exact likelihood for this prior
     written = sample.main(
         sample.parse_args(
