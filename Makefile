@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 # OpenMP threads that busy-wait make concurrent torch processes thrash on small machines, so the test suite (which
 # starts multi-process runs) lets idle threads sleep. Single-process jobs (demo, benchmarks) keep OpenMP's default:
-# PASSIVE wakes sleeping threads for every small op and makes KV-cached sampling 1.6x slower on 2 cores.
+# PASSIVE wakes sleeping threads for every small op: KV-cached sampling ran at 98 vs 182 images/s on 2 cores.
 TEST_ENV := OMP_WAIT_POLICY=PASSIVE
 
 .PHONY: demo demo-shipped demo-train test test-slow quality style bench fashion-mnist clean

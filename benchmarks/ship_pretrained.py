@@ -23,6 +23,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
+import evaluate  # noqa: E402
 import sample  # noqa: E402
 import train_prior  # noqa: E402
 import train_vqvae  # noqa: E402
@@ -35,7 +36,6 @@ RUNS = ROOT / "benchmarks" / "results" / "runs"
 RECIPES = ROOT / "examples" / "recipes"
 DTYPES = {"float16": torch.float16, "float32": torch.float32}
 RESULTS = ROOT / "benchmarks" / "results"
-CARD_METRICS = ("fid", "kid", "precision", "recall", "classifier_score", "bits_per_token")
 EVALUATOR = (
     "examples/evaluate.py ({how}): 10,000 samples (seed 0, classes cycled evenly{settings}) vs the Fashion-MNIST "
     "test split, features of the classifier in benchmarks/assets/fashion_mnist_classifier"
@@ -52,7 +52,7 @@ def benchmark_metrics() -> dict:
     return {
         "tokenizer": {
             "examples/train_vqvae.py on the 10,000 test images": {
-                key: tokenizer[key] for key in ("psnr", "ssim", "codebook_usage", "perplexity")
+                key: tokenizer[key] for key in train_vqvae.CARD_METRICS
             },
             EVALUATOR.format(how="--tokenizer, reconstructions", settings=""): {"rfid": ar["tokenizer_rfid"]},
         },
@@ -60,10 +60,10 @@ def benchmark_metrics() -> dict:
             EVALUATOR.format(
                 how="benchmarks/bench_ar_recipe.py",
                 settings=f", guidance {settings['guidance_scale']}, temperature {settings['temperature']}",
-            ): {key: ar["samples"][key] for key in CARD_METRICS if key in ar["samples"]},
+            ): {key: ar["samples"][key] for key in evaluate.CARD_METRICS if key in ar["samples"]},
             EVALUATOR.format(
                 how="benchmarks/bench_ar_recipe.py", settings=f", guidance {ar['guided']['guidance_scale']}"
-            ): {key: ar["guided"]["samples"][key] for key in CARD_METRICS if key in ar["guided"]["samples"]},
+            ): {key: ar["guided"]["samples"][key] for key in evaluate.CARD_METRICS if key in ar["guided"]["samples"]},
         },
         "diffusion": {
             EVALUATOR.format(how="benchmarks/bench_diffusion_recipe.py", settings=", 16 steps, guidance 1"): {

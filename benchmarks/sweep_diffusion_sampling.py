@@ -6,8 +6,8 @@ temperature and guidance, each setting scored on the same number of samples as e
     python benchmarks/sweep_diffusion_sampling.py --pipeline benchmarks/results/runs/diffusion-1 \
         --num_samples 2000 --steps 8 16 --choice_temperatures 1 4.5 20
 
-Every combination of the listed values is scored. Writes benchmarks/results/diffusion_sampling_sweep.json (rows
-added to the file's rows for the same pipeline and sample count); prints a table.
+Every combination of the listed values is scored. Appends a row per setting to
+benchmarks/results/diffusion_sampling_sweep.json (written after each row); prints a table.
 """
 
 from __future__ import annotations
@@ -19,33 +19,19 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "examples"))
 from bench_tokenizer_recipe import machine  # noqa: E402
+from evaluate import DEFAULT_EXTRACTOR, generate  # noqa: E402
 
 from hf_vqgen import DiscreteDiffusionPipeline, DiscreteDiffusionScheduler  # noqa: E402
 from hf_vqgen.evaluation import score_images  # noqa: E402
 from hf_vqgen.feature_extractors import load_feature_extractor  # noqa: E402
 
 
-CLASSIFIER = ROOT / "benchmarks" / "assets" / "fashion_mnist_classifier"
 RESULTS = ROOT / "benchmarks" / "results" / "diffusion_sampling_sweep.json"
-
-
-def sample(pipeline: DiscreteDiffusionPipeline, num_samples: int, batch_size: int, **kwargs) -> torch.Tensor:
-    """`num_samples` images in [-1, 1], classes cycled, seed 0 — the same draw order as examples/evaluate.py."""
-    generator = torch.Generator(device=pipeline.device).manual_seed(0)
-    num_classes = pipeline.layout.num_classes
-    chunks = []
-    for start in range(0, num_samples, batch_size):
-        count = min(batch_size, num_samples - start)
-        labels = (torch.arange(start, start + count) % num_classes).tolist() if num_classes else None
-        out = pipeline(count, class_labels=labels, generator=generator, output_type="pt", **kwargs)
-        chunks.append(out.images * 2 - 1)
-    return torch.cat(chunks)
 
 
 def main() -> None:
@@ -62,9 +48,8 @@ def main() -> None:
     args = parser.parse_args()
 
     pipeline = DiscreteDiffusionPipeline.from_pretrained(args.pipeline)
-    pipeline.set_progress_bar_config(disable=True)
     base_config = dict(pipeline.scheduler.config)
-    extractor = load_feature_extractor(str(CLASSIFIER))
+    extractor = load_feature_extractor(str(DEFAULT_EXTRACTOR))
     report = json.loads(args.output.read_text()) if args.output.is_file() else {"benchmark": "diffusion_sampling"}
     report["machine"] = machine()
     rows = report.setdefault("rows", [])
@@ -72,8 +57,8 @@ def main() -> None:
     for steps, temperature, choice_temperature, guidance_scale in grid:
         pipeline.scheduler = DiscreteDiffusionScheduler.from_config(base_config, choice_temperature=choice_temperature)
         start = time.monotonic()
-        images = sample(pipeline, args.num_samples, args.batch_size, num_inference_steps=steps,
-                        temperature=temperature, guidance_scale=guidance_scale)  # fmt: skip
+        images, _ = generate(pipeline, args.num_samples, args.batch_size, seed=0, num_inference_steps=steps,
+                             temperature=temperature, guidance_scale=guidance_scale)  # fmt: skip
         seconds = time.monotonic() - start
         metrics = score_images(images, extractor, args.dataset_name)
         row = {

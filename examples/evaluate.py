@@ -117,31 +117,39 @@ def reconstruct(tokenizer: VQVAEModel, images: torch.Tensor, batch_size: int) ->
 
 
 @torch.no_grad()
+def generate(pipeline, num_samples: int, batch_size: int, seed: int, **sampling) -> tuple[torch.Tensor, list]:
+    """`num_samples` images in [-1, 1] from `pipeline`, classes cycled evenly for a conditional prior, drawn from one
+    generator seeded with `seed`; also each call's `num_steps_run` (None for the AR pipeline)."""
+    pipeline.set_progress_bar_config(disable=True)
+    num_classes = pipeline.layout.num_classes
+    generator = torch.Generator(device=pipeline.device).manual_seed(seed)
+    chunks, steps_run = [], []
+    for start in tqdm(range(0, num_samples, batch_size), desc="Sampling"):
+        count = min(batch_size, num_samples - start)
+        labels = (torch.arange(start, start + count) % num_classes).tolist() if num_classes else None
+        out = pipeline(count, class_labels=labels, generator=generator, output_type="pt", **sampling)
+        chunks.append(out.images * 2 - 1)
+        steps_run.append(getattr(out, "num_steps_run", None))
+    return torch.cat(chunks), steps_run
+
+
 def sample_pipeline(args) -> tuple[torch.Tensor, dict]:
     """`num_samples` images from a saved pipeline, classes cycled evenly for a conditional prior (fixed seed)."""
     pipeline = load_pipeline(args.pipeline)
-    pipeline.set_progress_bar_config(disable=True)
     num_classes = pipeline.layout.num_classes
-    generator = torch.Generator(device=pipeline.device).manual_seed(args.seed)
     if isinstance(pipeline, VQGenPipeline):
         kind = {"top_p": args.top_p}
     else:
         kind = {"num_inference_steps": args.num_inference_steps}
-    chunks, steps_run = [], []
-    for start in tqdm(range(0, args.num_samples, args.batch_size), desc="Sampling"):
-        count = min(args.batch_size, args.num_samples - start)
-        labels = (torch.arange(start, start + count) % num_classes).tolist() if num_classes else None
-        out = pipeline(
-            count, class_labels=labels, guidance_scale=args.guidance_scale, temperature=args.temperature,
-            top_k=args.top_k, generator=generator, output_type="pt", **kind,
-        )  # fmt: skip
-        chunks.append(out.images * 2 - 1)
-        steps_run.append(getattr(out, "num_steps_run", None))
+    images, steps_run = generate(
+        pipeline, args.num_samples, args.batch_size, args.seed, guidance_scale=args.guidance_scale,
+        temperature=args.temperature, top_k=args.top_k, **kind,
+    )  # fmt: skip
     info = {"pipeline": type(pipeline).__name__, "num_classes": num_classes}
     info["classes"] = "cycled evenly" if num_classes else None
     if steps_run[0] is not None:
         info["mean_steps_run"] = sum(steps_run) / len(steps_run)
-    return torch.cat(chunks), info, pipeline
+    return images, info, pipeline
 
 
 def prior_likelihood(pipeline: VQGenPipeline, args) -> dict:
@@ -164,7 +172,7 @@ def evaluator_label(settings: dict, num_images: int) -> str:
         sampling = [f"guidance {settings['guidance_scale']:g}", f"temperature {settings['temperature']:g}"]
         if settings.get("top_k") is not None:
             sampling.append(f"top-k {settings['top_k']}")
-        if settings.get("mean_steps_run") is not None:  # a diffusion pipeline
+        if settings["pipeline"] == "DiscreteDiffusionPipeline":
             sampling.insert(0, f"{settings['num_inference_steps']} steps")
         elif settings.get("top_p") is not None:
             sampling.append(f"top-p {settings['top_p']:g}")

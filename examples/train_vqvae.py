@@ -49,6 +49,8 @@ from hf_vqgen.training.losses import LPIPSFromFile
 
 
 logger = get_logger(__name__)
+# the held-out metrics that go into the model card
+CARD_METRICS = ("psnr", "ssim", "codebook_usage", "perplexity")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -211,7 +213,7 @@ def finish(accelerator, model, eval_loader, args, step: int, elapsed: float) -> 
     (Path(args.output_dir) / "eval_results.json").write_text(json.dumps(results, indent=2))
     pixel_values = next(iter(eval_loader))["pixel_values"][:32].to(accelerator.device)
     save_validation_grid(model, pixel_values, Path(args.output_dir) / "reconstructions.png")
-    card_metrics = {key: results[key] for key in ("psnr", "ssim", "codebook_usage", "perplexity") if key in results}
+    card_metrics = {key: results[key] for key in CARD_METRICS if key in results}
     evaluator = f"examples/train_vqvae.py on the {args.eval_split} split ({results['num_images']} images)"
     write_model_card(
         args.output_dir,

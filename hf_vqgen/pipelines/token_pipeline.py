@@ -59,8 +59,9 @@ class TokenImagePipeline(DiffusionPipeline):
 
         Every component named in `model_index.json` must be there, with safetensors weights: a component with
         pickle weights only is refused unless `allow_pickle=True` (a `ValueError` either way names the folder).
-        Components load in float32 unless `dtype` (or the older `torch_dtype`) says otherwise (diffusers' default for its own models, here
-        applied to the transformers prior as well), whatever precision the weights are stored in."""
+        Components load in float32 unless `dtype` (or the older `torch_dtype`) says otherwise (diffusers' default
+        for its own models, here applied to the transformers prior as well), whatever precision the weights are
+        stored in."""
         path, kwargs = resolve_pretrained_path(pretrained_model_name_or_path, kwargs)
         index = read_model_index(path, pretrained_model_name_or_path)
         components = {name: spec for name, spec in index.items() if not name.startswith("_") and spec}
