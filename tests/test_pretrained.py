@@ -1,5 +1,6 @@
 """The Fashion-MNIST pipelines shipped in `pretrained/` (see pretrained/README.md) load and sample with a seed."""
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,24 @@ def test_shipped_tokenizer_loads_in_stock_diffusers():
     tokenizer = VQModel.from_pretrained(PRETRAINED / "fashion-mnist-tokenizer")
     images = torch.zeros(2, 1, 28, 28)
     assert tokenizer(images).sample.shape == (2, 1, 28, 28)
+
+
+# sha256 (first 16 hex digits) of the int64 token ids for seed 0, computed from the code before the sampling
+# refactor of issue 12: refactors must not change what the shipped pipelines sample
+PINNED_SAMPLES = [
+    ("fashion-mnist-ar", {"guidance_scale": 1.5}, "56e4b3b088019600"),
+    ("fashion-mnist-ar", {"temperature": 0.9, "top_k": 50, "top_p": 0.95}, "7c111c1ac14c483a"),
+    ("fashion-mnist-diffusion", {"num_inference_steps": 8, "guidance_scale": 2.0}, "b66bc2499e9bbc1e"),
+    ("fashion-mnist-diffusion", {"num_inference_steps": 8, "temperature": 0.8, "top_k": 20}, "9349e564497a6772"),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "digest"), PINNED_SAMPLES)
+def test_shipped_pipelines_sample_the_pinned_token_ids(name, kwargs, digest):
+    pipeline = load_pipeline(PRETRAINED / name)
+    pipeline.set_progress_bar_config(disable=True)
+    generator = torch.Generator().manual_seed(0)
+    token_ids = pipeline(
+        batch_size=4, class_labels=[0, 3, 5, 9], output_type="token_ids", generator=generator, **kwargs
+    ).token_ids
+    assert hashlib.sha256(token_ids.to(torch.int64).numpy().tobytes()).hexdigest()[:16] == digest
