@@ -30,7 +30,7 @@ from bench_tokenizer_recipe import machine  # noqa: E402
 
 from hf_vqgen.evaluation import score_images  # noqa: E402
 from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images  # noqa: E402
-from hf_vqgen.training.images import image_grid  # noqa: E402
+from hf_vqgen.image_utils import image_grid  # noqa: E402
 
 
 RESULTS = ROOT / "benchmarks" / "results"

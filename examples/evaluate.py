@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from hf_vqgen import (
+    DiscreteDiffusionPipeline,
     PixelTransform,
     VQGenPipeline,
     VQVAEModel,
@@ -34,14 +34,15 @@ from hf_vqgen import (
     load_pipeline,
     with_pixel_values,
 )
-from hf_vqgen.evaluation import score_images
+from hf_vqgen.evaluation import command_line, portable_path, reconstruct_images, sample_images, score_images
 from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
-from hf_vqgen.metrics import codebook_statistics, heldout_bits_per_token, psnr, ssim
+from hf_vqgen.metrics import heldout_bits_per_token
 from hf_vqgen.model_cards import update_model_card
-from hf_vqgen.training.images import image_grid, reconstruction_grid
+from hf_vqgen.image_utils import image_grid, reconstruction_grid
 
 
-DEFAULT_EXTRACTOR = Path(__file__).resolve().parents[1] / "benchmarks" / "assets" / "fashion_mnist_classifier"
+# a classifier trained on each dataset with examples/train_feature_extractor.py ships here, one folder per dataset
+ASSETS = Path(__file__).resolve().parents[1] / "benchmarks" / "assets"
 CARD_METRICS = ("fid", "kid", "precision", "recall", "classifier_score", "psnr", "ssim", "bits_per_token")
 PACKAGES = ("hf_vqgen", "torch", "diffusers", "transformers", "accelerate", "datasets")
 
@@ -56,11 +57,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("--images_npy", help="A .npy array of images from any generator.")
     parser.add_argument("--dataset_name", default="fashion_mnist")
     parser.add_argument("--split", default="test", help="Reference split.")
-    parser.add_argument("--resolution", type=int, default=28)
-    parser.add_argument("--num_channels", type=int, default=1, choices=(1, 3))
+    parser.add_argument("--resolution", type=int, default=None, help="--tokenizer: default its sample_size.")
+    parser.add_argument("--num_channels", type=int, default=None, choices=(1, 3), help="Default: the tokenizer's.")
     parser.add_argument("--num_samples", type=int, default=10000, help="Images scored (the first N).")
     parser.add_argument(
-        "--feature_extractor", default=str(DEFAULT_EXTRACTOR), help="Classifier folder or 'inception'."
+        "--feature_extractor",
+        default=None,
+        help="Classifier folder or 'inception'; default: benchmarks/assets/<dataset_name>_classifier.",
     )
     parser.add_argument("--batch_size", type=int, default=100, help="Sampling / reconstruction batch size.")
     sampling = parser.add_argument_group("sampling (--pipeline)")
@@ -75,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--update_card", action="store_true", help="Add the metrics to the model card of --pipeline / --tokenizer."
     )
     args = parser.parse_args(argv)
+    args.feature_extractor = args.feature_extractor or str(ASSETS / f"{args.dataset_name}_classifier")
     if args.update_card and not (args.pipeline or args.tokenizer):
         parser.error("--update_card needs a --pipeline or --tokenizer folder")
     if args.num_samples < 2 or args.batch_size < 1 or args.num_inference_steps < 1:
@@ -99,53 +103,20 @@ def images_from_npy(path: str, num_samples: int) -> torch.Tensor:
     return images
 
 
-@torch.no_grad()
-def reconstruct(tokenizer: VQVAEModel, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, dict]:
-    """Reconstructions through the token bottleneck, and PSNR / SSIM / codebook figures."""
-    reconstructions, counts = [], torch.zeros(tokenizer.config.num_vq_embeddings, dtype=torch.long)
-    for start in tqdm(range(0, len(images), batch_size), desc="Reconstructing"):
-        token_ids = tokenizer.encode_to_ids(images[start : start + batch_size])
-        counts += torch.bincount(token_ids.flatten(), minlength=counts.numel())
-        reconstructions.append(tokenizer.decode_ids(token_ids))
-    reconstructions = torch.cat(reconstructions)
-    figures = {
-        "psnr": float(psnr(reconstructions, images).mean()),
-        "ssim": float(ssim(reconstructions, images).mean()),
-        **codebook_statistics(counts),
-    }
-    return reconstructions, figures
-
-
-@torch.no_grad()
-def generate(pipeline, num_samples: int, batch_size: int, seed: int, **sampling) -> tuple[torch.Tensor, list]:
-    """`num_samples` images in [-1, 1] from `pipeline`, classes cycled evenly for a conditional prior, drawn from one
-    generator seeded with `seed`; also each call's `num_steps_run` (None for the AR pipeline)."""
-    pipeline.set_progress_bar_config(disable=True)
-    num_classes = pipeline.layout.num_classes
-    generator = torch.Generator(device=pipeline.device).manual_seed(seed)
-    chunks, steps_run = [], []
-    for start in tqdm(range(0, num_samples, batch_size), desc="Sampling"):
-        count = min(batch_size, num_samples - start)
-        labels = (torch.arange(start, start + count) % num_classes).tolist() if num_classes else None
-        out = pipeline(count, class_labels=labels, generator=generator, output_type="pt", **sampling)
-        chunks.append(out.images * 2 - 1)
-        steps_run.append(getattr(out, "num_steps_run", None))
-    return torch.cat(chunks), steps_run
-
-
-def sample_pipeline(args) -> tuple[torch.Tensor, dict]:
-    """`num_samples` images from a saved pipeline, classes cycled evenly for a conditional prior (fixed seed)."""
+def sample_pipeline(args) -> tuple[torch.Tensor, dict, VQGenPipeline | DiscreteDiffusionPipeline]:
+    """`num_samples` images from a saved pipeline, classes cycled evenly for a conditional prior (fixed seed); what
+    was sampled, and the pipeline."""
     pipeline = load_pipeline(args.pipeline)
     num_classes = pipeline.layout.num_classes
     if isinstance(pipeline, VQGenPipeline):
         kind = {"top_p": args.top_p}
     else:
         kind = {"num_inference_steps": args.num_inference_steps}
-    images, steps_run = generate(
+    images, steps_run = sample_images(
         pipeline, args.num_samples, args.batch_size, args.seed, guidance_scale=args.guidance_scale,
         temperature=args.temperature, top_k=args.top_k, **kind,
     )  # fmt: skip
-    info = {"pipeline": type(pipeline).__name__, "num_classes": num_classes}
+    info = {"pipeline_class": type(pipeline).__name__, "num_classes": num_classes}
     info["classes"] = "cycled evenly" if num_classes else None
     if steps_run[0] is not None:
         info["mean_steps_run"] = sum(steps_run) / len(steps_run)
@@ -165,6 +136,15 @@ def prior_likelihood(pipeline: VQGenPipeline, args) -> dict:
     return heldout_bits_per_token(pipeline.prior, pipeline.layout, token_ids, labels, args.batch_size)
 
 
+def portable_settings(args: argparse.Namespace) -> dict:
+    """The arguments as a results file records them: what was scored and the feature network as repo-relative
+    paths or repo ids, never this machine's paths."""
+    settings = vars(args).copy()
+    for key in ("pipeline", "tokenizer", "images_npy", "feature_extractor", "output_dir"):
+        settings[key] = portable_path(settings[key])
+    return settings
+
+
 def evaluator_label(settings: dict, num_images: int) -> str:
     """How the card's metrics were measured, sampling settings included (one card may list several settings)."""
     label = f"examples/evaluate.py: {num_images} "
@@ -172,7 +152,7 @@ def evaluator_label(settings: dict, num_images: int) -> str:
         sampling = [f"guidance {settings['guidance_scale']:g}", f"temperature {settings['temperature']:g}"]
         if settings.get("top_k") is not None:
             sampling.append(f"top-k {settings['top_k']}")
-        if settings["pipeline"] == "DiscreteDiffusionPipeline":
+        if settings["pipeline_class"] == "DiscreteDiffusionPipeline":
             sampling.insert(0, f"{settings['num_inference_steps']} steps")
         elif settings.get("top_p") is not None:
             sampling.append(f"top-p {settings['top_p']:g}")
@@ -187,7 +167,7 @@ def main(args: argparse.Namespace) -> dict:
     output_dir = Path(args.output_dir)
     timings, start = {}, time.monotonic()
     extractor = load_feature_extractor(args.feature_extractor)
-    results = {"metrics": {}, "settings": vars(args).copy()}
+    results = {"metrics": {}, "settings": portable_settings(args), "command": command_line()}
     if args.pipeline:
         images, sampling, pipeline = sample_pipeline(args)
         timings["generate_seconds"] = time.monotonic() - start
@@ -198,9 +178,13 @@ def main(args: argparse.Namespace) -> dict:
     elif args.tokenizer:
         tokenizer = VQVAEModel.from_pretrained(args.tokenizer).eval()
         originals = load_split_images(
-            args.dataset_name, args.split, args.resolution, args.num_channels, args.num_samples
+            args.dataset_name,
+            args.split,
+            args.resolution or tokenizer.config.sample_size,
+            args.num_channels or tokenizer.config.in_channels,
+            args.num_samples,
         )
-        images, results["metrics"] = reconstruct(tokenizer, originals, args.batch_size)
+        images, results["metrics"] = reconstruct_images(tokenizer, originals, args.batch_size)
         grid = reconstruction_grid(originals[:32], images[:32])
         results["settings"]["what"] = "tokenizer reconstructions of the reference split (rFID)"
     else:

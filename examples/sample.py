@@ -17,7 +17,7 @@ import torch
 
 from hf_vqgen import DiscreteDiffusionPipeline, export_reverse_process, load_pipeline
 from hf_vqgen.feature_extractors import load_split_images
-from hf_vqgen.training.images import image_grid, pil_grid
+from hf_vqgen.image_utils import image_grid, pil_grid
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,18 +28,11 @@ from accelerate.utils import set_seed
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
-from transformers import BertForMaskedLM, GPT2LMHeadModel
 
-from hf_vqgen import (
-    DiscreteDiffusionPipeline,
-    DiscreteDiffusionScheduler,
-    TokenLayout,
-    VQGenPipeline,
-    VQVAEModel,
-    load_image_dataset,
-)
+from hf_vqgen import TokenLayout, VQVAEModel, load_image_dataset
 from hf_vqgen.data import encode_image_dataset, load_token_dataset, save_token_dataset, tokenizer_identity
 from hf_vqgen.hub import push_folder_to_hub
+from hf_vqgen.image_utils import image_grid
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 from hf_vqgen.training import init_trackers, load_checkpoint, save_checkpoint
 from hf_vqgen.training.accelerator import build_accelerator, loader_generator
@@ -48,9 +42,9 @@ from hf_vqgen.training.arguments import (
     check_training_arguments,
     recipe_parser,
 )
-from hf_vqgen.training.images import image_grid
 from hf_vqgen.training.loop import backward_and_step, resumed_batches
-from hf_vqgen.training.priors import bits_per_token, build_batch, build_diffusion_batch, weight_decay_groups
+from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior
+from hf_vqgen.training.priors import bits_per_token, weight_decay_groups
 
 
 logger = logging.getLogger(__name__)
@@ -58,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = recipe_parser(__doc__)
-    parser.add_argument("--prior_type", default="ar", choices=("ar", "diffusion"))
+    parser.add_argument("--prior_type", default="ar", choices=sorted(PRIOR_KINDS))
     data = parser.add_argument_group("data")
     data.add_argument("--vqvae_name_or_path", required=True)
     data.add_argument("--tokens_dir", default=None, help="Token dataset from examples/encode_dataset.py.")
@@ -132,85 +126,63 @@ def count_classes(tokens) -> int:
     return feature.num_classes if hasattr(feature, "num_classes") else int(max(tokens.with_format(None)["label"])) + 1
 
 
-def build_layout(args, vqvae, num_classes: int) -> TokenLayout:
-    if args.prior_type == "ar":
-        return TokenLayout.for_tokenizer(vqvae, num_classes=num_classes)
-    return TokenLayout.for_tokenizer(
-        vqvae,
-        num_classes=num_classes,
-        use_mask_token=args.corruption != "uniform",
-        num_noise_levels=args.num_train_timesteps if args.objective == "x0" else 0,
-    )
-
-
-def build_prior(args, layout: TokenLayout):
-    """(prior, scheduler): a GPT-2, or a BERT denoiser with its `DiscreteDiffusionScheduler`."""
-    if args.prior_type == "ar":
-        return GPT2LMHeadModel(layout.gpt2_config(args.n_layer, args.n_head, args.n_embd, args.dropout)), None
-    denoiser = BertForMaskedLM(layout.bert_config(args.n_layer, args.n_head, args.n_embd, args.dropout))
-    scheduler = DiscreteDiffusionScheduler(
-        layout.num_codes, layout.mask_token_id, args.num_train_timesteps, args.corruption, args.schedule
-    )
-    return denoiser, scheduler
-
-
-def prior_inputs(args, batch, layout, scheduler, class_dropout, generator=None):
-    """(input_ids, labels) of one batch for the prior's loss."""
-    if scheduler is None:
-        return build_batch(batch, layout, class_dropout)
-    return build_diffusion_batch(
-        batch, layout, scheduler, args.objective, class_dropout, args.extra_corruption, args.loss_on, generator
-    )
-
-
-def build_pipeline(vqvae, prior, scheduler):
-    if scheduler is None:
-        return VQGenPipeline(vqvae=vqvae, prior=prior)
-    return DiscreteDiffusionPipeline(vqvae=vqvae, denoiser=prior, scheduler=scheduler)
+@dataclass
+class Components:
+    kind: AutoregressivePrior | DiscreteDiffusionPrior
+    layout: TokenLayout
+    vqvae: VQVAEModel
+    prior: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: object
+    ema: EMAModel | None
+    train_loader: torch.utils.data.DataLoader
+    eval_loader: torch.utils.data.DataLoader
 
 
 @torch.no_grad()
-def evaluate_bits(args, prior, loader, layout, scheduler, accelerator) -> float:
+def evaluate_bits(args, components: Components, accelerator) -> float:
     """Held-out loss in bits per target token (for diffusion: of its training objective, with fixed noise)."""
+    prior, kind = components.prior, components.kind
     prior.eval()
     generator = torch.Generator().manual_seed(args.seed)
     total_nats, total_tokens = 0.0, 0
-    for batch in loader:
-        input_ids, labels = prior_inputs(args, batch, layout, scheduler, 0.0, generator)
+    for batch in components.eval_loader:
+        input_ids, labels = kind.inputs(batch, components.layout, 0.0, generator)
         loss = prior(input_ids=input_ids, labels=labels).loss.float()
-        shifted = labels[:, 1:] if scheduler is None else labels  # GPT-2 shifts its labels by one
-        count = torch.tensor(float((shifted != -100).sum()), device=loss.device)
+        count = kind.num_targets(labels).float().to(loss.device)
         total_nats += float(accelerator.reduce(loss * count, reduction="sum"))
         total_tokens += int(accelerator.reduce(count, reduction="sum"))
     prior.train()
     return bits_per_token(total_nats / max(total_tokens, 1))
 
 
-def save_samples(vqvae, prior, scheduler, layout: TokenLayout, args, path: Path) -> None:
+def save_samples(args, components: Components, prior: torch.nn.Module, path: Path) -> None:
+    """A grid of `--num_validation_images` samples (classes cycled) from the pipeline `prior` would ship in."""
     was_training = prior.training
-    pipeline = build_pipeline(vqvae, prior.eval(), scheduler)
+    pipeline = components.kind.pipeline(components.vqvae, prior.eval())
     pipeline.set_progress_bar_config(disable=True)
-    count = args.num_validation_images
-    labels = torch.arange(count) % layout.num_classes if layout.num_classes else None
-    kwargs = {} if scheduler is None else {"num_inference_steps": min(args.num_inference_steps, len(scheduler))}
+    count, num_classes = args.num_validation_images, components.layout.num_classes
+    labels = torch.arange(count) % num_classes if num_classes else None
     samples = pipeline(
-        count, class_labels=labels, generator=torch.Generator().manual_seed(0), output_type="pt", **kwargs
+        count,
+        class_labels=labels,
+        generator=torch.Generator().manual_seed(0),
+        output_type="pt",
+        **components.kind.sampling_kwargs(),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     image_grid(samples.images * 2 - 1, columns=min(8, count)).save(path)
     prior.train(was_training)
 
 
-def main(args: argparse.Namespace) -> dict | None:
-    accelerator = build_accelerator(args)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    set_seed(args.seed)
+def build_components(args, accelerator: Accelerator) -> Components:
+    """Tokenizer, token data, the prior of `--prior_type`, its optimiser and loaders, prepared for Accelerate."""
+    kind = PRIOR_KINDS[args.prior_type](args)
     vqvae = VQVAEModel.from_pretrained(args.vqvae_name_or_path).to(accelerator.device).eval()
     train_tokens, eval_tokens = load_tokens(args, vqvae, accelerator)
-    num_classes = 0 if args.unconditional else count_classes(train_tokens)
-    layout = build_layout(args, vqvae, num_classes)
+    layout = kind.layout(vqvae, 0 if args.unconditional else count_classes(train_tokens))
     set_seed(args.seed)  # the same initial weights whatever the data loading before drew from the RNG
-    prior, scheduler = build_prior(args, layout)
+    prior = kind.build_model(layout)
     optimizer = torch.optim.AdamW(
         weight_decay_groups(prior, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
     )
@@ -230,39 +202,36 @@ def main(args: argparse.Namespace) -> dict | None:
         ema = EMAModel(accelerator.unwrap_model(prior).parameters(), decay=args.ema_decay)
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
+    return Components(kind, layout, vqvae, prior, optimizer, lr_scheduler, ema, train_loader, eval_loader)
+
+
+def main(args: argparse.Namespace) -> dict | None:
+    accelerator = build_accelerator(args)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(args.seed)
+    components = build_components(args, accelerator)
     if accelerator.is_main_process:
         Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     init_trackers(accelerator, "train_prior", args)
     global_step = load_checkpoint(accelerator, args.output_dir, args.resume_from_checkpoint)
 
     start = time.monotonic()
-    global_step = train(
-        args, accelerator, (prior, optimizer, lr_scheduler, ema), train_loader, (layout, scheduler), global_step,
-        vqvae, eval_loader,
-    )  # fmt: skip
+    global_step = train(args, accelerator, components, global_step)
     train_minutes = (time.monotonic() - start) / 60
     accelerator.wait_for_everyone()
-    unwrapped = accelerator.unwrap_model(prior)
-    if ema is not None:
-        ema.copy_to(unwrapped.parameters())  # ship the averaged weights
+    unwrapped = accelerator.unwrap_model(components.prior)
+    if components.ema is not None:
+        components.ema.copy_to(unwrapped.parameters())  # ship the averaged weights
+    eval_bits = evaluate_bits(args, components, accelerator)
     results = {
         "prior_type": args.prior_type,
-        "eval_bits_per_token": evaluate_bits(args, prior, eval_loader, layout, scheduler, accelerator),
+        "eval_bits_per_token": eval_bits,
+        **components.kind.extra_results(eval_bits, components.layout),
         "train_steps": global_step,
         "train_minutes": train_minutes,
     }
-    if scheduler is None:  # an exact likelihood only for the autoregressive prior
-        results["eval_bits_per_image"] = results["eval_bits_per_token"] * layout.num_tokens
     if accelerator.is_main_process:
-        build_pipeline(vqvae, unwrapped.eval(), scheduler).save_pretrained(args.output_dir)
-        (Path(args.output_dir) / "eval_results.json").write_text(json.dumps(results, indent=2))
-        save_samples(vqvae, unwrapped, scheduler, layout, args, Path(args.output_dir) / "samples.png")
-        card_metrics = {key: value for key, value in results.items() if key.startswith("eval_")}
-        evaluator = f"examples/train_prior.py, held-out loss on the {args.eval_split} split"
-        facts = model_facts(vqvae, layout, scheduler)
-        write_model_card(
-            args.output_dir, training_context(args.prior_type, "train_prior.py", args, facts, card_metrics, evaluator)
-        )
+        export_pipeline(args, components, unwrapped, results)
         if args.push_to_hub:
             push_folder_to_hub(args.output_dir, args.hub_model_id)
         print(json.dumps(results, indent=2))
@@ -271,17 +240,37 @@ def main(args: argparse.Namespace) -> dict | None:
     return results if accelerator.is_main_process else None
 
 
-def train(args, accelerator, state, train_loader, token_process, global_step, vqvae, eval_loader) -> int:
-    prior, optimizer, lr_scheduler, ema = state
-    layout, scheduler = token_process
+def export_pipeline(args, components: Components, prior: torch.nn.Module, results: dict) -> None:
+    """The trained pipeline, its held-out figures, a sample grid and the model card, in `--output_dir`."""
+    output_dir = Path(args.output_dir)
+    components.kind.pipeline(components.vqvae, prior.eval()).save_pretrained(output_dir)
+    (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
+    save_samples(args, components, prior, output_dir / "samples.png")
+    card_metrics = {key: value for key, value in results.items() if key.startswith("eval_")}
+    evaluator = f"examples/train_prior.py, held-out loss on the {args.eval_split} split"
+    facts = model_facts(components.vqvae, components.layout, components.kind.scheduler)
+    write_model_card(
+        output_dir, training_context(args.prior_type, "train_prior.py", args, facts, card_metrics, evaluator)
+    )
+
+
+def train(args, accelerator, components: Components, global_step: int) -> int:
+    prior, optimizer, lr_scheduler, ema = (
+        components.prior,
+        components.optimizer,
+        components.lr_scheduler,
+        components.ema,
+    )
     progress = tqdm(
         total=args.max_train_steps, initial=global_step, desc="Steps", disable=not accelerator.is_local_main_process
     )
     prior.train()
     while global_step < args.max_train_steps:
-        for batch in resumed_batches(accelerator, train_loader, global_step, args.gradient_accumulation_steps):
+        for batch in resumed_batches(
+            accelerator, components.train_loader, global_step, args.gradient_accumulation_steps
+        ):
             with accelerator.accumulate(prior):
-                input_ids, labels = prior_inputs(args, batch, layout, scheduler, args.class_dropout)
+                input_ids, labels = components.kind.inputs(batch, components.layout, args.class_dropout)
                 loss = prior(input_ids=input_ids, labels=labels).loss
                 mean_loss = backward_and_step(
                     accelerator, loss, prior, optimizer, lr_scheduler, args.max_grad_norm, global_step + 1
@@ -302,11 +291,11 @@ def train(args, accelerator, state, train_loader, token_process, global_step, vq
             if global_step % args.checkpointing_steps == 0:
                 save_checkpoint(accelerator, args.output_dir, global_step, args.checkpoints_total_limit)
             if global_step % args.validation_steps == 0:
-                eval_bits = evaluate_bits(args, prior, eval_loader, layout, scheduler, accelerator)
+                eval_bits = evaluate_bits(args, components, accelerator)
                 accelerator.log({"eval_bits_per_token": eval_bits}, step=global_step)
                 if accelerator.is_main_process:
                     path = Path(args.output_dir) / "validation" / f"step-{global_step}.png"
-                    save_samples(vqvae, accelerator.unwrap_model(prior), scheduler, layout, args, path)
+                    save_samples(args, components, accelerator.unwrap_model(prior), path)
             if global_step >= args.max_train_steps:
                 break
     progress.close()

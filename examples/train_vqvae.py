@@ -27,6 +27,7 @@ from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset, with_pixel_
 from hf_vqgen.data import collate_pixel_values
 from hf_vqgen.hub import push_folder_to_hub
 from hf_vqgen.metrics import evaluate_tokenizer
+from hf_vqgen.image_utils import reconstruction_grid
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 from hf_vqgen.models import PatchDiscriminator
 from hf_vqgen.training import (
@@ -34,7 +35,6 @@ from hf_vqgen.training import (
     VQGANLossConfig,
     init_trackers,
     load_checkpoint,
-    reconstruction_grid,
     save_checkpoint,
 )
 from hf_vqgen.training.accelerator import build_accelerator, loader_generator

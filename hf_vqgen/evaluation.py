@@ -1,11 +1,19 @@
-"""Scoring image sets against a dataset split: backbone features + distribution metrics, in one call."""
+"""Evaluation that scripts and benchmarks share: the seeded "classes cycled" sampling loop, reconstructions through
+the token bottleneck, scoring image sets against a dataset split, and how a results JSON names what it scored."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
+from pathlib import Path
+
 import torch
+from tqdm.auto import tqdm
 
 from .feature_extractors import FeatureExtractor, extract_features, reference_features
-from .metrics import distribution_metrics
+from .metrics import codebook_statistics, distribution_metrics, psnr, ssim
+from .utils import portable_path
 
 
 def score_images(
@@ -25,3 +33,53 @@ def score_images(
     reference, _ = reference_features(extractor, dataset_name, split, resolution, num_channels, max_reference)
     features, logits = extract_features(extractor, images, desc="Sample features")
     return {**distribution_metrics(features, reference, logits), "feature_extractor": extractor.identity}
+
+
+@torch.no_grad()
+def sample_images(pipeline, num_samples: int, batch_size: int, seed: int, **sampling) -> tuple[torch.Tensor, list]:
+    """`num_samples` images (N, C, H, W) in [-1, 1] from `pipeline` (either prior), classes cycled evenly for a
+    conditional prior, all drawn from one generator seeded with `seed`; also each call's `num_steps_run` (None for
+    the autoregressive pipeline). `sampling` goes to the pipeline's `__call__`."""
+    if num_samples < 1 or batch_size < 1:
+        raise ValueError(f"`num_samples` and `batch_size` must be >= 1, got {num_samples} and {batch_size}.")
+    pipeline.set_progress_bar_config(disable=True)
+    num_classes = pipeline.layout.num_classes
+    generator = torch.Generator(device=pipeline.device).manual_seed(seed)
+    chunks, steps_run = [], []
+    for start in tqdm(range(0, num_samples, batch_size), desc="Sampling"):
+        count = min(batch_size, num_samples - start)
+        labels = (torch.arange(start, start + count) % num_classes).tolist() if num_classes else None
+        out = pipeline(count, class_labels=labels, generator=generator, output_type="pt", **sampling)
+        chunks.append(out.images * 2 - 1)
+        steps_run.append(getattr(out, "num_steps_run", None))
+    return torch.cat(chunks), steps_run
+
+
+@torch.no_grad()
+def reconstruct_images(tokenizer, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, dict]:
+    """Reconstructions (N, C, H, W) of `images` in [-1, 1] through the token bottleneck, and their PSNR / SSIM /
+    codebook usage and perplexity."""
+    reconstructions, counts = [], torch.zeros(tokenizer.config.num_vq_embeddings, dtype=torch.long)
+    for start in tqdm(range(0, len(images), batch_size), desc="Reconstructing"):
+        token_ids = tokenizer.encode_to_ids(images[start : start + batch_size])
+        counts += torch.bincount(token_ids.flatten().cpu(), minlength=counts.numel())
+        reconstructions.append(tokenizer.decode_ids(token_ids).cpu())
+    reconstructions = torch.cat(reconstructions)
+    figures = {
+        "psnr": float(psnr(reconstructions, images).mean()),
+        "ssim": float(ssim(reconstructions, images).mean()),
+        **codebook_statistics(counts),
+    }
+    return reconstructions, figures
+
+
+# where a figure came from
+
+
+def command_line(argv: list[str] | None = None, root: str | os.PathLike | None = None) -> str:
+    """The command that produced a result, as one shell line with portable paths (`python examples/x.py --a b`)."""
+    argv = sys.argv if argv is None else argv
+    parts = ["python", portable_path(argv[0], root)] + [
+        portable_path(arg, root) if Path(arg).is_absolute() else arg for arg in argv[1:]
+    ]
+    return shlex.join(parts)

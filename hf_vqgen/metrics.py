@@ -232,17 +232,15 @@ def distribution_metrics(
 def heldout_bits_per_token(prior, layout, token_ids: torch.Tensor, labels: torch.Tensor | None, batch_size: int = 256):
     """Held-out negative log-likelihood of an autoregressive prior on code sequences `token_ids` (N, h*w): bits per
     token, and per image (h*w tokens). Class-conditional priors are scored given the true `labels`."""
-    from .training.priors import build_batch
-
     if token_ids.ndim != 2 or token_ids.shape[0] == 0:
         raise ValueError(f"`token_ids` must be a non-empty (N, h*w) tensor, got shape {tuple(token_ids.shape)}.")
     device = next(prior.parameters()).device
     total_nats, total_tokens = 0.0, 0
     for start in range(0, token_ids.shape[0], batch_size):
-        batch = {"token_ids": token_ids[start : start + batch_size].to(device)}
-        if layout.num_classes:
-            batch["label"] = labels[start : start + batch_size]
-        input_ids, targets = build_batch(batch, layout, class_dropout=0.0)
+        class_labels = labels[start : start + batch_size].to(device) if layout.num_classes else None
+        input_ids, targets = layout.autoregressive_sequence(
+            token_ids[start : start + batch_size].to(device), class_labels
+        )
         count = int((targets[:, 1:] != -100).sum())
         total_nats += float(prior(input_ids=input_ids, labels=targets).loss) * count
         total_tokens += count

@@ -55,3 +55,19 @@ def seeded_multinomial(probs: torch.Tensor, generator: torch.Generator | None) -
     """One draw per row of `probs` (N, K) -> (N,)."""
     source = probs.to(generator_device(generator, probs.device))
     return torch.multinomial(source, 1, generator=generator).squeeze(-1).to(probs.device)
+
+
+def portable_path(name_or_path: str | os.PathLike | None, root: str | os.PathLike | None = None) -> str | None:
+    """How a results file or a card names a model or a file: a local path relative to `root` (default: the current
+    folder) when it lies inside it, else its last component (never this machine's absolute path); anything that is
+    not a local path (a Hub repo id, "inception") is returned as it is."""
+    if name_or_path is None:
+        return None
+    path = Path(name_or_path).expanduser()
+    if not path.exists() and not path.is_absolute():
+        return str(name_or_path)
+    root = Path(root or os.getcwd()).resolve()
+    resolved = path.resolve()
+    if resolved == root or root in resolved.parents:
+        return resolved.relative_to(root).as_posix() or "."
+    return resolved.name

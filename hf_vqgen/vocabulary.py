@@ -89,7 +89,8 @@ class TokenLayout:
             raise ValueError("`class_labels` were given, but this prior is unconditional (num_classes=0).")
         upper = self.num_classes if allow_null else self.num_classes - 1
         if class_labels.numel() and (class_labels.min() < 0 or class_labels.max() > upper):
-            raise ValueError(f"`class_labels` must lie in [0, {self.num_classes - 1}], got {class_labels.tolist()}.")
+            null = f" ({self.num_classes} = the null class)" if allow_null else ""
+            raise ValueError(f"`class_labels` must lie in [0, {upper}]{null}, got {class_labels.tolist()}.")
 
     def class_token_ids(self, class_labels: torch.Tensor) -> torch.Tensor:
         """Class labels (B,) in [0, C) -> their token ids; the label C means the null class."""
@@ -114,6 +115,28 @@ class TokenLayout:
         if self.num_classes == 0:
             return bos
         return torch.cat([bos, self.class_column(batch_size, class_labels, device)], dim=1)
+
+    def check_token_rows(self, token_ids: torch.Tensor) -> None:
+        """Raise a `ValueError` unless `token_ids` (B, h*w) are rows of codebook ids of this layout's grid."""
+        if token_ids.ndim != 2 or token_ids.shape[1] != self.num_tokens:
+            raise ValueError(
+                f"Token rows must be (batch, {self.num_tokens}) for a {self.grid_height}x{self.grid_width} grid, "
+                f"got shape {tuple(token_ids.shape)}."
+            )
+        if token_ids.numel() and (token_ids.min() < 0 or token_ids.max() >= self.num_codes):
+            raise ValueError(f"`token_ids` outside the codebook [0, {self.num_codes - 1}]: wrong tokenizer?")
+
+    def autoregressive_sequence(
+        self, token_ids: torch.Tensor, class_labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Code rows (B, h*w) -> GPT-2 `input_ids` [BOS, class?, codes] and `labels` with -100 on the prefix, so that
+        the loss covers the code positions only (for training and for held-out likelihoods)."""
+        self.check_token_rows(token_ids)
+        prompt = self.prompt(token_ids.shape[0], class_labels, device=token_ids.device)
+        input_ids = torch.cat([prompt, token_ids.long()], dim=1)
+        labels = input_ids.clone()
+        labels[:, : self.prefix_length] = -100
+        return input_ids, labels
 
     def denoiser_input(
         self, token_ids: torch.Tensor, noise_levels: torch.Tensor | None, class_labels: torch.Tensor | None

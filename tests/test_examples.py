@@ -132,7 +132,9 @@ def test_evaluate_tokenizer(tmp_path, fake_fashion_mnist, classifier_dir):
     assert {"psnr", "ssim", "codebook_usage", "perplexity", "fid", "kid", "precision", "recall"} <= metrics.keys()
     assert metrics["num_samples"] == 24
     saved = json.loads((tmp_path / "eval" / "results.json").read_text())
-    assert saved["settings"]["tokenizer"] == str(tokenizer_dir) and "torch" in saved["versions"]
+    # what was scored, named without this machine's paths (outside the working folder: by its name)
+    assert saved["settings"]["tokenizer"] == tokenizer_dir.name and "torch" in saved["versions"]
+    assert saved["command"].startswith("python ") and str(tmp_path) not in json.dumps(saved)
     assert (tmp_path / "eval" / "samples.png").is_file()
 
 
@@ -365,7 +367,8 @@ def test_diffusion_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir, co
             ]
         )  # fmt: skip
     )
-    assert scored["metrics"]["num_samples"] == 6 and scored["settings"]["pipeline"] == "DiscreteDiffusionPipeline"
+    assert scored["metrics"]["num_samples"] == 6 and scored["settings"]["pipeline_class"] == "DiscreteDiffusionPipeline"
+    assert scored["settings"]["pipeline"] == output_dir.name  # the folder it scored, not the class
     assert "6 samples (3 steps, guidance 1, temperature 1, seed 0)" in (output_dir / "README.md").read_text()
     assert "bits_per_token" not in scored["metrics"]  # no exact likelihood for this prior
     written = sample.main(

@@ -1,7 +1,8 @@
 from .loading import load_pipeline
 from .pipeline_discrete_diffusion import DiscreteDiffusionPipeline, DiscreteDiffusionPipelineOutput
-from .pipeline_vqgen import VQGenPipeline, VQGenPipelineOutput
+from .pipeline_vqgen import VQGenPipeline
 from .reverse_process import export_reverse_process
+from .token_pipeline import VQGenPipelineOutput
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Autoregressive sampling over codebook ids: one step (guidance, masking, temperature, top-k / top-p), the
+"""Autoregressive sampling over codebook ids: one step (guidance, masking, then `hf_vqgen.sampling`), the
 KV-cached loop the pipeline uses, and the full-recompute loop of the original method (a reference for tests and
 benchmarks). Both loops draw from the same `generator` in the same order, so they agree token for token."""
 
@@ -10,22 +10,8 @@ from collections.abc import Callable
 import torch
 from transformers import GPT2LMHeadModel
 
-from ..utils import seeded_multinomial
+from ..sampling import apply_guidance, draw_tokens
 from ..vocabulary import TokenLayout
-from .token_pipeline import apply_guidance
-
-
-def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
-    """Keep the `top_k` largest logits and the smallest set whose probability reaches `top_p`; others -> -inf."""
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-        remove = cumulative - sorted_logits.softmax(dim=-1) >= top_p  # keep the token that crosses top_p
-        logits = logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
-    return logits
 
 
 def next_tokens(
@@ -40,10 +26,7 @@ def next_tokens(
     """Logits (B, V) — or (2B, V) with the unconditional half last when guiding — to sampled codes (B,)."""
     logits = apply_guidance(logits.float(), guidance_scale)
     logits = logits.masked_fill(~code_mask, float("-inf"))  # only ever emit codebook ids
-    if temperature == 0:
-        return logits.argmax(dim=-1)
-    probs = filter_logits(logits / temperature, top_k, top_p).softmax(dim=-1)
-    return seeded_multinomial(probs, generator)
+    return draw_tokens(logits, temperature, top_k, top_p, generator)
 
 
 SampleStep = Callable[[torch.Tensor], torch.Tensor]
@@ -52,12 +35,18 @@ SampleStep = Callable[[torch.Tensor], torch.Tensor]
 _CACHE_ARGUMENT = "cache" if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters else "past_key_values"
 
 
+def _no_padding(input_ids: torch.Tensor) -> torch.Tensor:
+    """An all-ones attention mask: prompts are never padded, but the prior's pad id equals its BOS id, so without a
+    mask transformers cannot tell and warns on every call."""
+    return torch.ones_like(input_ids)
+
+
 @torch.no_grad()
 def sample_with_cache(prior: GPT2LMHeadModel, input_ids: torch.Tensor, num_new: int, step: SampleStep, progress=None):
     """Extend `input_ids` (B', L) by `num_new` codes, feeding the model one new token at a time with its KV cache
     (the prefix is never recomputed). `step` maps last-position logits (B', V) to codes (B,)."""
     repeats = input_ids.shape[0]
-    output = prior(input_ids=input_ids, use_cache=True)
+    output = prior(input_ids=input_ids, attention_mask=_no_padding(input_ids), use_cache=True)
     new = []
     for i in range(num_new):
         codes = step(output.logits[:, -1])  # 1. sample from the last position
@@ -77,7 +66,7 @@ def sample_with_recompute(prior: GPT2LMHeadModel, input_ids: torch.Tensor, num_n
     repeats = input_ids.shape[0]
     sequence, new = input_ids, []
     for _ in range(num_new):
-        codes = step(prior(input_ids=sequence, use_cache=False).logits[:, -1])
+        codes = step(prior(input_ids=sequence, attention_mask=_no_padding(sequence), use_cache=False).logits[:, -1])
         new.append(codes)
         sequence = torch.cat([sequence, codes.repeat(repeats // codes.shape[0]).view(-1, 1)], dim=1)
     return torch.stack(new, dim=1) if new else input_ids.new_zeros((input_ids.shape[0], 0))

@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from ..models.vq_model import VQVAEModel
+from ..sampling import apply_guidance
 from ..schedulers import DiscreteDiffusionScheduler
 from ..vocabulary import TokenLayout
-from .pipeline_vqgen import VQGenPipelineOutput
-from .token_pipeline import TokenImagePipeline, apply_guidance
+from .token_pipeline import TokenImagePipeline, VQGenPipelineOutput
 
 
 @dataclass
@@ -80,14 +80,14 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
 
     @property
     def layout(self) -> TokenLayout:
+        """The token layout the denoiser's config records (built anew on each access: read it once per call)."""
         return TokenLayout.from_config(self.denoiser.config)
 
     # inputs
 
-    def prepare_known_tokens(self, batch_size, image, mask_image, token_ids, token_mask):
+    def prepare_known_tokens(self, layout, batch_size, image, mask_image, token_ids, token_mask):
         """Inpainting: (known (B, N) bool, their ids (B, N)) or (None, None). `mask_image` / `token_mask` mark what
         to *regenerate* (white / True), as in diffusers' inpainting pipelines; everything else stays fixed."""
-        layout = self.layout
         if image is None and token_ids is None:
             if mask_image is not None or token_mask is not None:
                 raise ValueError("`mask_image` / `token_mask` need the `image` or `token_ids` they refer to.")
@@ -107,7 +107,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         if token_ids.min() < 0 or token_ids.max() >= layout.num_codes:
             raise ValueError(f"`token_ids` must be codebook ids in [0, {layout.num_codes - 1}].")
         if mask_image is not None:
-            token_mask = self.mask_image_to_tokens(mask_image, batch_size)
+            token_mask = self.mask_image_to_tokens(layout, mask_image, batch_size)
         token_mask = torch.as_tensor(token_mask, device=self.device).bool()
         if token_mask.ndim == 2:
             token_mask = token_mask.expand(batch_size, -1, -1)
@@ -117,7 +117,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
             )
         return ~token_mask.flatten(1), token_ids.flatten(1)
 
-    def mask_image_to_tokens(self, mask_image, batch_size) -> torch.Tensor:
+    def mask_image_to_tokens(self, layout, mask_image, batch_size) -> torch.Tensor:
         """A pixel mask (white = regenerate) -> (B, h, w) token mask: a token is regenerated if any of its pixels is."""
         if isinstance(mask_image, PIL.Image.Image):
             mask_image = [mask_image]
@@ -130,15 +130,13 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         mask = mask.view(-1, 1, *mask.shape[-2:])
         if mask.shape[0] not in (1, batch_size):
             raise ValueError(f"`mask_image` holds {mask.shape[0]} masks for a batch of {batch_size}.")
-        layout = self.layout
         tokens = F.adaptive_max_pool2d(mask, (layout.grid_height, layout.grid_width)) > 0.5
         return tokens[:, 0].expand(batch_size, -1, -1)
 
     # sampling
 
-    def denoiser_logits(self, token_ids, timestep, class_labels, guidance_scale) -> torch.Tensor:
+    def denoiser_logits(self, layout, token_ids, timestep, class_labels, guidance_scale) -> torch.Tensor:
         """Logits over the codes (B, N, K), with classifier-free guidance when `guidance_scale` != 1."""
-        layout = self.layout
         inputs = layout.denoiser_input(token_ids, torch.as_tensor(timestep), class_labels)
         if guidance_scale != 1.0:
             unconditional = layout.denoiser_input(token_ids, torch.as_tensor(timestep), None)
@@ -196,7 +194,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         class_labels = self.prepare_class_labels(class_labels, batch_size, layout)
         self.check_sampling_inputs(layout, guidance_scale, temperature, top_k)
         scheduler.set_timesteps(num_inference_steps, device=self.device)
-        known, known_ids = self.prepare_known_tokens(batch_size, image, mask_image, token_ids, token_mask)
+        known, known_ids = self.prepare_known_tokens(layout, batch_size, image, mask_image, token_ids, token_mask)
 
         # 1. start fully corrupted (random codes or all MASK), known tokens in place
         grid = scheduler.initial_sample((batch_size, layout.num_tokens), generator=generator)
@@ -207,16 +205,16 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         # 2. reverse process
         intermediates, steps_run = [], 0
         for i, t in enumerate(self.progress_bar(scheduler.timesteps)):
-            logits = self.denoiser_logits(grid, t, class_labels, guidance_scale)
+            logits = self.denoiser_logits(layout, grid, t, class_labels, guidance_scale)
             out = scheduler.step(logits, t, grid, generator=generator, temperature=temperature, top_k=top_k)
             new_grid = out.prev_sample
             if known is not None:
                 new_grid = torch.where(known, known_ids, new_grid)
+            if callback_on_step_end is not None:  # before the convergence test: the callback may edit the grid
+                changed = callback_on_step_end(self, i, t, {"token_ids": new_grid})
+                new_grid = (changed or {}).get("token_ids", new_grid)
             converged = scheduler.config.sampler == "resample" and torch.equal(new_grid, grid)
             grid, steps_run = new_grid, steps_run + 1
-            if callback_on_step_end is not None:
-                changed = callback_on_step_end(self, i, t, {"token_ids": grid})
-                grid = (changed or {}).get("token_ids", grid)
             if return_intermediates:
                 shown = grid
                 if layout.mask_token_id is not None:

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import PIL.Image
 import torch
-from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from transformers import GPT2LMHeadModel
 
 from ..models.vq_model import VQVAEModel
 from ..vocabulary import TokenLayout
 from .autoregressive_sampling import build_input_ids, next_tokens, sample_with_cache
-from .token_pipeline import TokenImagePipeline
-
-
-@dataclass
-class VQGenPipelineOutput(ImagePipelineOutput):
-    """
-    Args:
-        images (`list[PIL.Image.Image]`, `np.ndarray` (B, H, W, C) or `torch.Tensor` (B, C, H, W), in [0, 1]):
-            Decoded samples; `None` for `output_type="token_ids"`.
-        token_ids (`torch.LongTensor` of shape `(batch_size, h, w)`): The sampled codebook ids.
-    """
-
-    token_ids: torch.LongTensor | None = None
+from .token_pipeline import TokenImagePipeline, VQGenPipelineOutput
 
 
 class VQGenPipeline(TokenImagePipeline):
@@ -56,6 +41,7 @@ class VQGenPipeline(TokenImagePipeline):
 
     @property
     def layout(self) -> TokenLayout:
+        """The token layout the prior's config records (built anew on each access: read it once per call)."""
         return TokenLayout.from_config(self.prior.config)
 
     # inputs
@@ -65,9 +51,8 @@ class VQGenPipeline(TokenImagePipeline):
         if top_p is not None and not 0 < top_p <= 1:
             raise ValueError(f"`top_p` must be in (0, 1], got {top_p}.")
 
-    def prepare_prefix(self, batch_size, prefix_token_ids, image, num_prefix_rows) -> torch.Tensor | None:
+    def prepare_prefix(self, layout, batch_size, prefix_token_ids, image, num_prefix_rows) -> torch.Tensor | None:
         """The given first codes (B, L) in raster order, from `prefix_token_ids` or from encoding `image`."""
-        layout = self.layout
         if image is not None:
             if prefix_token_ids is not None:
                 raise ValueError("Pass either `prefix_token_ids` or `image` + `num_prefix_rows`, not both.")
@@ -129,7 +114,7 @@ class VQGenPipeline(TokenImagePipeline):
         self.check_batch_and_output(batch_size, output_type)
         class_labels = self.prepare_class_labels(class_labels, batch_size, layout)
         self.check_inputs(layout, guidance_scale, temperature, top_k, top_p)
-        prefix = self.prepare_prefix(batch_size, prefix_token_ids, image, num_prefix_rows)
+        prefix = self.prepare_prefix(layout, batch_size, prefix_token_ids, image, num_prefix_rows)
 
         # 1. prompt [BOS, class, prefix] (and its null-class copy for guidance)
         guided = guidance_scale != 1.0

@@ -8,7 +8,7 @@ from pathlib import Path
 import PIL.Image
 from diffusers.utils import export_to_gif
 
-from ..training.images import pil_grid
+from ..image_utils import pil_grid
 
 
 def reverse_process_frames(intermediates: list[list[PIL.Image.Image]], columns: int = 8) -> list[PIL.Image.Image]:

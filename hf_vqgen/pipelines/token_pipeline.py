@@ -1,5 +1,5 @@
-"""`TokenImagePipeline`: what both priors' pipelines share — Hub-id resolution, input checks, image encoding and
-decoding token grids to the requested output type."""
+"""`TokenImagePipeline`: what both priors' pipelines share — their output class, Hub-id resolution, input checks,
+image encoding and decoding token grids to the requested output type."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import PIL.Image
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.image_processor import VaeImageProcessor
+from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
 from ..data import PixelTransform
 from ..hub import push_folder_to_hub
-from ..utils import check_weights_folder
+from ..utils import check_weights_folder, portable_path
 from .hub import resolve_pretrained_path
 
 
@@ -40,13 +42,18 @@ def read_model_index(folder: str | os.PathLike, name_or_path) -> dict:
     return json.loads(index.read_text())
 
 
-def apply_guidance(logits: torch.Tensor, guidance_scale: float) -> torch.Tensor:
-    """Classifier-free guidance on logits (2B, ...) holding the conditional rows over the unconditional ones:
-    `uncond + s * (cond - uncond)` (B, ...); with s = 1 the logits are returned as they are."""
-    if guidance_scale == 1.0:
-        return logits
-    conditional, unconditional = logits.chunk(2)
-    return unconditional + guidance_scale * (conditional - unconditional)
+@dataclass
+class VQGenPipelineOutput(ImagePipelineOutput):
+    """
+    Output of both priors' pipelines.
+
+    Args:
+        images (`list[PIL.Image.Image]`, `np.ndarray` (B, H, W, C) or `torch.Tensor` (B, C, H, W), in [0, 1]):
+            Decoded samples; `None` for `output_type="token_ids"`.
+        token_ids (`torch.LongTensor` of shape `(batch_size, h, w)`): The sampled codebook ids.
+    """
+
+    token_ids: torch.LongTensor | None = None
 
 
 class TokenImagePipeline(DiffusionPipeline):
@@ -82,6 +89,11 @@ class TokenImagePipeline(DiffusionPipeline):
         custom_pipeline=folder, trust_remote_code=True)` (with hf_vqgen installed)."""
         kwargs.setdefault("safe_serialization", True)
         super().save_pretrained(save_directory, **kwargs)
+        index_path = Path(save_directory) / "model_index.json"
+        index = json.loads(index_path.read_text())
+        if index.get("_name_or_path"):  # where it was loaded from: never this machine's absolute path
+            index["_name_or_path"] = portable_path(index["_name_or_path"])
+            index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         (Path(save_directory) / "pipeline.py").write_text(
             f'"""Lets `diffusers.DiffusionPipeline.from_pretrained(..., custom_pipeline=...)` find the pipeline class; '
             f'needs `pip install hf_vqgen`."""\n\nfrom {type(self).__module__} import {type(self).__name__}  # noqa: F401\n'

@@ -34,7 +34,8 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 
-from ..utils import seeded_multinomial, seeded_rand, seeded_randint
+from ..sampling import draw_tokens
+from ..utils import seeded_rand, seeded_randint
 
 
 CORRUPTIONS = ("uniform", "absorbing", "mask_and_replace")
@@ -200,7 +201,7 @@ class DiscreteDiffusionScheduler(SchedulerMixin, ConfigMixin):
         if self.num_inference_steps is None:
             raise ValueError("Call `set_timesteps(num_inference_steps)` before `step`.")
         logits = logits[..., : self.config.num_vq_embeddings].float()
-        candidates = self._draw(logits, temperature, top_k, generator)
+        candidates = draw_tokens(logits, temperature, top_k, None, generator)
         if self.config.sampler == "resample":
             prev_sample = candidates
         else:
@@ -208,17 +209,6 @@ class DiscreteDiffusionScheduler(SchedulerMixin, ConfigMixin):
         if not return_dict:
             return prev_sample, candidates
         return DiscreteDiffusionSchedulerOutput(prev_sample=prev_sample, pred_original_sample=candidates)
-
-    @staticmethod
-    def _draw(logits, temperature, top_k, generator) -> torch.LongTensor:
-        if temperature == 0:
-            return logits.argmax(dim=-1)
-        logits = logits / temperature
-        if top_k is not None and top_k < logits.shape[-1]:
-            kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        probs = logits.softmax(dim=-1).flatten(0, -2)
-        return seeded_multinomial(probs, generator).view(logits.shape[:-1])
 
     def _confidence_step(self, logits, candidates, timestep, token_ids, generator) -> torch.LongTensor:
         mask_id = self.config.mask_token_id

@@ -19,10 +19,7 @@ def codes_and_labels(batch: dict, layout: TokenLayout, class_dropout: float):
     """Token-dataset rows -> checked codes (B, N) and class labels (B,) or None; labels are replaced by the null
     class with probability `class_dropout` (classifier-free guidance training)."""
     codes = batch["token_ids"].long()
-    if codes.numel() and (codes.min() < 0 or codes.max() >= layout.num_codes):
-        raise ValueError(f"`token_ids` outside the codebook [0, {layout.num_codes - 1}]: wrong tokenizer?")
-    if codes.shape[1] != layout.num_tokens:
-        raise ValueError(f"Token rows have {codes.shape[1]} ids but the grid holds {layout.num_tokens}.")
+    layout.check_token_rows(codes)
     labels = None
     if layout.num_classes:
         labels = batch["label"].long().to(codes.device)
@@ -33,14 +30,8 @@ def codes_and_labels(batch: dict, layout: TokenLayout, class_dropout: float):
 
 
 def build_batch(batch: dict, layout: TokenLayout, class_dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token-dataset rows -> GPT-2 `input_ids` [BOS, class?, codes] and `labels` with -100 on the prefix, so that the
-    loss covers the code positions only."""
-    codes, labels = codes_and_labels(batch, layout, class_dropout)
-    prompt = layout.prompt(codes.shape[0], labels, device=codes.device)
-    input_ids = torch.cat([prompt, codes], dim=1)
-    targets = input_ids.clone()
-    targets[:, : layout.prefix_length] = -100
-    return input_ids, targets
+    """Token-dataset rows -> GPT-2 `input_ids` and `labels` (`TokenLayout.autoregressive_sequence`)."""
+    return layout.autoregressive_sequence(*codes_and_labels(batch, layout, class_dropout))
 
 
 def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

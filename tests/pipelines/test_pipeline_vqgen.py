@@ -8,7 +8,6 @@ from hf_vqgen import TokenLayout, VQGenPipeline
 from hf_vqgen.pipelines import hub
 from hf_vqgen.pipelines.autoregressive_sampling import (
     build_input_ids,
-    filter_logits,
     next_tokens,
     sample_with_cache,
     sample_with_recompute,
@@ -133,13 +132,6 @@ def test_greedy_equals_top_k_one():
     greedy = pipeline(batch_size=2, temperature=0.0, output_type="token_ids").token_ids
     top1 = pipeline(batch_size=2, top_k=1, generator=_seeded(9), output_type="token_ids").token_ids
     assert torch.equal(greedy, top1)
-
-
-def test_filter_logits_top_k_and_top_p():
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    assert torch.isinf(filter_logits(logits, top_k=2, top_p=None)[0, 2:]).all()
-    kept = ~torch.isinf(filter_logits(logits, top_k=None, top_p=0.7))
-    assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.7 <= 0.8: the crossing token stays
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Turning [-1, 1] tensors into images and grids for validation and figures."""
+"""Turning [-1, 1] tensors into PIL images and grids (validation grids, figures, the reverse-process GIF)."""
 
 from __future__ import annotations
 
