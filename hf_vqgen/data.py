@@ -2,7 +2,9 @@
 
 `load_image_dataset` gives a `datasets.Dataset` with an `image` column (PIL images) and, where the source has
 labels, a `label` column, from Fashion-MNIST (local IDX files or the Hub copy), any Hub dataset id, or a local image
-folder. `PixelTransform` / `with_pixel_values` turn its images into `pixel_values` tensors.
+folder (scanned and checked by `hf_vqgen.image_folder`). `PixelTransform` / `with_pixel_values` turn its images into
+`pixel_values` tensors, every image mode through the one rule of `hf_vqgen.image_modes.to_model_mode`.
+`validate_token_dataset` checks a whole token dataset once, before a prior trains on it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
+
+from .emoji import EMOJI, load_emoji
+from .image_folder import load_image_folder, reject_missing_folder
+from .image_modes import WHITE, check_background, to_model_mode
 
 
 logger = logging.getLogger(__name__)
@@ -87,10 +93,23 @@ def _is_readable(example: dict) -> bool:
 
 def _drop_unreadable(dataset: datasets.Dataset) -> datasets.Dataset:
     raw = dataset.cast_column("image", datasets.Image(decode=False))
-    readable = raw.filter(_is_readable, desc="Checking images")
-    if len(readable) < len(raw):
-        logger.warning("Skipped %d unreadable or truncated image file(s) of %d.", len(raw) - len(readable), len(raw))
-    return readable.cast_column("image", datasets.Image())
+    flags = np.asarray(
+        raw.map(
+            lambda example: {"readable": _is_readable(example)},
+            remove_columns=raw.column_names,
+            desc="Checking images",
+        )["readable"],
+        dtype=bool,
+    )
+    if not flags.all():
+        bad = np.flatnonzero(~flags)
+        paths = [raw[int(i)]["image"].get("path") or f"row {i}" for i in bad[:5]]
+        more = f", ... ({len(bad)} in all)" if len(bad) > 5 else ""
+        logger.warning(
+            "Skipped %d unreadable or truncated image file(s) of %d: %s%s.", len(bad), len(raw), ", ".join(paths), more
+        )
+        raw = raw.select(np.flatnonzero(flags))
+    return raw.cast_column("image", datasets.Image())
 
 
 def load_image_dataset(
@@ -106,8 +125,10 @@ def load_image_dataset(
     Args:
         name_or_path (`str`): `"fashion_mnist"` (the IDX files in `$HF_VQGEN_FASHION_MNIST_DIR` or
             `/usr/share/datasets/fashion-mnist/`, from Debian's `dataset-fashion-mnist`; else the Hub copy
-            `zalando-datasets/fashion_mnist`), a local folder of images (loaded as `imagefolder`: `train/` and
-            `test/` sub-folders become splits, class sub-folders become labels), or a Hub dataset id.
+            `zalando-datasets/fashion_mnist`), a local folder of images (scanned by
+            `hf_vqgen.image_folder.scan_image_folder`: `train/`, `validation/`, `test/` sub-folders become splits,
+            class sub-folders become labels; what was found and skipped is logged; layouts that would be misread
+            are refused), or a Hub dataset id (`name` or `owner/name`).
         split (`str`, *optional*, defaults to `"train"`): Split to load; the source's splits are kept as they are.
         image_column (`str`, *optional*, defaults to `"image"`): Source column holding the images.
         label_column (`str`, *optional*, defaults to `"label"`): Source column holding class labels, if any.
@@ -116,14 +137,25 @@ def load_image_dataset(
     Unreadable or truncated image files (local folders and Hub datasets) are skipped and counted in the log.
 
     Raises:
-        `ValueError`: if the split, the image column is missing, or no readable image is left.
+        `ValueError`: if the split or the image column is missing, no readable image is left, a local folder's layout
+        would be misread, or `name_or_path` is written as a local path that does not exist (rather than sent to the
+        Hub as a repo id).
     """
     if name_or_path == FASHION_MNIST:
         dataset = _load_fashion_mnist(split, cache_dir)
-    elif Path(name_or_path).is_dir():
-        dataset = datasets.load_dataset("imagefolder", data_dir=name_or_path, split=split, cache_dir=cache_dir)
+    elif name_or_path == EMOJI:  # prepared once by `make emoji`; see hf_vqgen/emoji.py
+        dataset = load_emoji(split)
+    elif Path(name_or_path).expanduser().is_dir():
+        dataset = load_image_folder(name_or_path, split)
     else:
-        dataset = datasets.load_dataset(name_or_path, split=split, cache_dir=cache_dir)
+        reject_missing_folder(name_or_path)
+        try:
+            dataset = datasets.load_dataset(name_or_path, split=split, cache_dir=cache_dir)
+        except (ConnectionError, FileNotFoundError) as error:  # a bare name may be a mistyped folder as well
+            raise ValueError(
+                f"{name_or_path!r} is neither a local folder (no {Path(name_or_path).absolute()}) nor a Hub dataset "
+                f"that could be loaded: {error}"
+            ) from error
 
     if image_column not in dataset.column_names:
         raise ValueError(
@@ -149,14 +181,24 @@ class PixelTransform:
 
     Args:
         resolution (`int`): Output side length in pixels.
-        num_channels (`int`, *optional*, defaults to 1): 1 (grayscale, PIL mode "L") or 3 (RGB); images are converted.
+        num_channels (`int`, *optional*, defaults to 1): 1 (grayscale, PIL mode "L") or 3 (RGB); images are converted
+            by `hf_vqgen.image_modes.to_model_mode` (alpha composited on `background`, 16-bit and float scaled to 8
+            bits, unsupported modes refused).
         resize_mode (`str`, *optional*, defaults to `"resize"`):
             `"resize"`: scale the shorter side to `resolution` (bicubic) and center-crop the longer one.
             `"pad"`: keep the pixels as they are and pad the borders with black (-1) to `resolution`, centered;
             images larger than `resolution` raise a `ValueError` (no silent cropping).
+        background (`int` or `tuple[int, int, int]`, *optional*, defaults to white `(255, 255, 255)`):
+            Colour that transparent pixels are composited on; an int is a grey level.
     """
 
-    def __init__(self, resolution: int, num_channels: int = 1, resize_mode: str = "resize"):
+    def __init__(
+        self,
+        resolution: int,
+        num_channels: int = 1,
+        resize_mode: str = "resize",
+        background: int | tuple[int, int, int] = WHITE,
+    ):
         if resolution < 1:
             raise ValueError(f"`resolution` must be a positive integer, got {resolution}.")
         if num_channels not in (1, 3):
@@ -164,8 +206,10 @@ class PixelTransform:
         if resize_mode not in RESIZE_MODES:
             raise ValueError(f"`resize_mode` must be one of {RESIZE_MODES}, got {resize_mode!r}.")
         self.resolution = resolution
+        self.num_channels = num_channels
         self.mode = "L" if num_channels == 1 else "RGB"
         self.resize_mode = resize_mode
+        self.background = check_background(background)
 
     def _fit(self, image: Image.Image) -> Image.Image:
         size = (self.resolution, self.resolution)
@@ -184,7 +228,7 @@ class PixelTransform:
         return ImageOps.expand(image, border=border, fill=0)
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
-        array = np.asarray(self._fit(image.convert(self.mode)), dtype=np.float32)
+        array = np.asarray(self._fit(to_model_mode(image, self.num_channels, self.background)), dtype=np.float32)
         array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
         return torch.from_numpy(array / 127.5 - 1.0)
 
@@ -262,6 +306,88 @@ def load_token_dataset(path: str | os.PathLike, vqvae=None) -> tuple[datasets.Da
                 f"{ {k: identity.get(k) for k in differing} } vs { {k: expected[k] for k in differing} })."
             )
     return datasets.load_from_disk(str(path)), identity
+
+
+def _validate_token_split(
+    split: str, dataset: datasets.Dataset, num_codes: int, num_tokens: int, num_classes: int | None
+) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    where = f"Token dataset split {split!r}"
+    if "token_ids" not in dataset.column_names:
+        raise ValueError(f"{where} has no `token_ids` column: {dataset.column_names}.")
+    column = dataset.with_format("arrow")["token_ids"]  # zero-copy over the Arrow table
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)) or not pa.types.is_integer(
+        column.type.value_type
+    ):
+        raise ValueError(f"{where}: `token_ids` must be lists of integers, got {column.type}.")
+    # 1. every row holds num_tokens ids (a missing row reads as length -1)
+    lengths = pc.fill_null(pc.list_value_length(column), -1).to_numpy()
+    bad = np.flatnonzero(lengths != num_tokens)
+    if bad.size:
+        raise ValueError(
+            f"{where}, row {bad[0]}: {lengths[bad[0]]} token ids, expected num_tokens={num_tokens} "
+            f"({bad.size} row(s) of the wrong length in this split)."
+        )
+    # 2. every id is a code, 0 <= id < num_codes (all rows are num_tokens long: flat id i is in row i // num_tokens)
+    flat = pc.list_flatten(column)
+    ids = pc.fill_null(flat, -1).to_numpy()
+    bad = np.flatnonzero((ids < 0) | (ids >= num_codes))
+    if bad.size:
+        row, position = divmod(int(bad[0]), num_tokens)
+        raise ValueError(
+            f"{where}, row {row}, position {position}: token id {ids[bad[0]]} is outside [0, num_codes={num_codes})"
+            f"{' (missing ids read as -1)' if flat.null_count else ''} ({bad.size} such id(s) in "
+            f"{np.unique(bad // num_tokens).size} row(s) of this split)."
+        )
+    # 3. labels, if the prior is class-conditional
+    if not num_classes:
+        return
+    if "label" not in dataset.column_names:
+        raise ValueError(
+            f"{where} has no `label` column, but num_classes={num_classes} (class-conditional prior); encode a "
+            "labelled dataset or train an unconditional prior."
+        )
+    labels = dataset.with_format("arrow")["label"]
+    if not pa.types.is_integer(labels.type):
+        raise ValueError(f"{where}: `label` must hold integers, got {labels.type}.")
+    labels = pc.fill_null(labels, -1).to_numpy()
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        raise ValueError(
+            f"{where}, row {bad[0]}: label {labels[bad[0]]} is outside [0, num_classes={num_classes})"
+            f"{' (missing labels read as -1)' if labels.size and (labels == -1).any() else ''} "
+            f"({bad.size} such label(s) in this split)."
+        )
+
+
+def validate_token_dataset(
+    dataset: datasets.DatasetDict | datasets.Dataset, num_codes: int, num_tokens: int, num_classes: int | None = None
+) -> None:
+    """
+    Check a whole token dataset once, every split, vectorised over its Arrow columns, before a prior trains on it.
+
+    Args:
+        dataset (`datasets.DatasetDict` or `datasets.Dataset`): With a `token_ids` column (lists of ints) and, for a
+            class-conditional prior, a `label` column.
+        num_codes (`int`): Codebook size K; every id must lie in [0, K).
+        num_tokens (`int`): Ids per row (h * w of the token grid).
+        num_classes (`int`, *optional*): If given and > 0, a `label` column must exist with values in [0, num_classes).
+
+    Raises:
+        `ValueError`: naming the split, the first offending row and value, and how many there are, for a missing
+        column, a row of the wrong length, an id outside [0, num_codes), or a label outside [0, num_classes).
+    """
+    for name, value in (("num_codes", num_codes), ("num_tokens", num_tokens)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 0):
+        raise ValueError(f"`num_classes` must be None or a non-negative integer, got {num_classes!r}.")
+    if isinstance(dataset, datasets.Dataset):
+        dataset = {str(dataset.split) if dataset.split else "dataset": dataset}
+    for split, rows in dataset.items():
+        _validate_token_split(split, rows, num_codes, num_tokens, num_classes)
 
 
 @torch.no_grad()

@@ -86,7 +86,8 @@ def test_transform_converts_channels_and_range(num_channels, mode):
     pixels = PixelTransform(8, num_channels)(image)
     assert pixels.shape == (num_channels, 8, 8) and pixels.dtype == torch.float32
     assert torch.allclose(pixels, torch.ones_like(pixels))
-    assert torch.allclose(PixelTransform(8, num_channels)(Image.new(mode, (8, 8))), -torch.ones_like(pixels))
+    black = {"L": 0, "RGB": (0, 0, 0), "RGBA": (0, 0, 0, 255)}[mode]  # opaque: transparent is the background
+    assert torch.allclose(PixelTransform(8, num_channels)(Image.new(mode, (8, 8), black)), -torch.ones_like(pixels))
 
 
 def test_pad_keeps_pixels_and_pads_black():

@@ -20,7 +20,7 @@ CODEBOOK_UPDATES = ("loss", "ema")
 class QuantizerInfo(NamedTuple):
     """Third element of the quantizer's output, in the slot diffusers uses for `(perplexity, _, indices)`."""
 
-    perplexity: torch.Tensor  # scalar, exp(entropy) of the code histogram of this batch (all ranks)
+    perplexity: torch.Tensor  # scalar, exp(entropy) of the code histogram of this batch (all ranks when training)
     codebook_usage: torch.Tensor  # scalar in [0, 1], fraction of codes used at least once in this batch
     token_ids: torch.Tensor  # (B, h, w) int64
 
@@ -238,8 +238,9 @@ class VectorQuantizer(nn.Module):
             loss = self.beta * commitment if self.use_ema else self.beta * commitment + F.mse_loss(z_q, flat.detach())
             z_q = flat + (z_q - flat).detach()  # straight-through estimator
 
-            counts = _all_reduce_sum(torch.bincount(ids, minlength=self.n_e).float())
-            if self.training:
+            counts = torch.bincount(ids, minlength=self.n_e).float()
+            if self.training:  # every rank trains in step; an eval forward may run on one rank only (no collective)
+                counts = _all_reduce_sum(counts)
                 self._update_statistics(flat.detach(), ids, counts)
                 if self.dead_code_threshold > 0:
                     self._restart_dead_codes(flat.detach())

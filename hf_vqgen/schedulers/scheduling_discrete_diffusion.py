@@ -141,10 +141,15 @@ class DiscreteDiffusionScheduler(SchedulerMixin, ConfigMixin):
         self.num_inference_steps = steps
 
     def initial_sample(self, shape, generator=None, device=None) -> torch.LongTensor:
-        """The fully corrupted grid sampling starts from: uniformly random codes, or all MASK."""
-        if self.config.sampler == "confidence" or self.config.corruption == "absorbing":
-            return torch.full(shape, self.config.mask_token_id, dtype=torch.long, device=device)
-        return seeded_randint(self.config.num_vq_embeddings, shape, generator, device)
+        """The grid sampling starts from: all MASK for the confidence sampler (it fills masked positions only), else
+        the forward process's own limit (every code corrupted): uniformly random codes, all MASK, or for
+        `mask_and_replace` MASK with a `replace_fraction` of random codes."""
+        if self.config.corruption == "uniform" and self.config.sampler == "resample":
+            return seeded_randint(self.config.num_vq_embeddings, shape, generator, device)
+        if self.config.corruption == "mask_and_replace" and self.config.sampler == "resample":
+            any_codes = torch.zeros(shape, dtype=torch.long, device=device)  # every one of them is corrupted
+            return self.corrupt(any_codes, torch.tensor(1.0), generator)
+        return torch.full(shape, self.config.mask_token_id, dtype=torch.long, device=device)
 
     # training
 

@@ -1,7 +1,9 @@
-"""Two gloo processes: the codebook and every quantizer buffer stay identical on both ranks."""
+"""Two gloo processes: the codebook and every quantizer buffer stay identical on both ranks; an eval forward on
+one rank alone does not wait for the other."""
 
 import os
 import socket
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -19,7 +21,7 @@ def _free_port() -> int:
 def _train_on_rank(rank: int, world_size: int, port: int, codebook_update: str, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=timedelta(seconds=60))
     try:
         torch.manual_seed(0)  # same initial codebook on both ranks, as DDP's initial broadcast would give
         quantizer = VectorQuantizer(
@@ -28,6 +30,10 @@ def _train_on_rank(rank: int, world_size: int, port: int, codebook_update: str, 
         torch.manual_seed(100 + rank)  # different data and random draws on each rank
         for _ in range(5):
             quantizer(torch.randn(2, 4, 4, 4) * (1 + rank))
+        if rank == 0:  # an eval forward on one rank alone (a validation grid) runs no collective, so cannot hang
+            quantizer.eval()(torch.randn(1, 4, 2, 2))
+            quantizer.train()
+        dist.barrier()
         torch.save({k: v.clone() for k, v in quantizer.state_dict().items()}, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()

@@ -124,3 +124,18 @@ def test_confidence_sampler_reveals_the_most_confident_positions_first():
     out = scheduler.step(logits, scheduler.timesteps[0], grid, temperature=0)
     assert out.prev_sample[0, 0] == MASK  # the least confident position stays masked
     assert torch.equal(out.prev_sample[0, 1:], torch.arange(1, 16))
+
+
+def test_resample_starts_from_the_forward_process_limit():
+    """Each corruption's sampling start is what its forward process gives at the last noise level."""
+    shape = (64, 64)
+    uniform = DiscreteDiffusionScheduler(K, corruption="uniform").initial_sample(shape, generator=_seeded())
+    assert uniform.max() < K and len(uniform.unique()) == K  # every code, no MASK
+    scheduler = DiscreteDiffusionScheduler(K, MASK, corruption="mask_and_replace", sampler="resample")
+    start = scheduler.initial_sample(shape, generator=_seeded())
+    limit = scheduler.add_noise(torch.zeros(shape, dtype=torch.long), torch.full((64,), 99), generator=_seeded(1))
+    for grid in (start, limit):  # MASK, with replace_fraction (0.1) of random codes
+        replaced = (grid != MASK).float().mean()
+        assert 0.07 < replaced < 0.13 and grid[grid != MASK].max() < K
+    absorbing = DiscreteDiffusionScheduler(K, MASK, corruption="absorbing", sampler="resample")
+    assert (absorbing.initial_sample(shape) == MASK).all()
