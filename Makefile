@@ -10,7 +10,7 @@ FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 # PASSIVE wakes sleeping threads for every small op: KV-cached sampling ran at 98 vs 182 images/s on 2 cores.
 TEST_ENV := OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: demo demo-shipped demo-train test test-slow quality style bench fashion-mnist clean
+.PHONY: demo demo-shipped demo-train test test-slow quality style bench fashion-mnist emoji clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ fashion-mnist:
 	else \
 		echo "Fashion-MNIST: no local files and no usable apt; the Hub copy will be used."; \
 	fi
+
+# Emoji images (Noto Color Emoji, Twemoji, OpenMoji) fetched with `npm pack`, checksummed and rendered once into a
+# `datasets` folder in ~/.cache/hf_vqgen/emoji (or $HF_VQGEN_EMOJI_DIR); `load_image_dataset("emoji")` reads it.
+emoji: $(VENV)/.installed-emoji
+	$(BIN)/python -m hf_vqgen.emoji
 
 OUTPUTS ?= outputs
 # Pipelines trained with the README's recipes, shipped in the repository (see pretrained/README.md).

@@ -18,6 +18,10 @@ from ..utils import check_weights_folder
 from .quantizer import VectorQuantizer
 
 
+# float rounding of [-1, 1] data; an image in [0, 255] or [0, 1] * 255 is far outside
+PIXEL_RANGE_TOLERANCE = 1e-3
+
+
 @dataclass
 class VQVAEOutput(BaseOutput):
     """
@@ -169,8 +173,8 @@ class VQVAEModel(VQModel):
         return side, side
 
     def check_pixel_values(self, pixel_values: torch.Tensor) -> None:
-        """Raise a `ValueError` naming the problem unless `pixel_values` is (B, in_channels, H, W) with H, W
-        divisible by `downsample_factor`."""
+        """Raise a `ValueError` naming the problem unless `pixel_values` is a finite float (B, in_channels, H, W)
+        tensor in [-1, 1] with H, W divisible by `downsample_factor`."""
         if pixel_values.ndim != 4:
             raise ValueError(f"`pixel_values` must be 4-D (B, C, H, W), got shape {tuple(pixel_values.shape)}.")
         if pixel_values.shape[1] != self.config.in_channels:
@@ -184,8 +188,19 @@ class VQVAEModel(VQModel):
                 f"`pixel_values` height and width ({height}x{width}) must be divisible by the downsampling factor "
                 f"{self.downsample_factor} (2 ** (len(block_out_channels) - 1))."
             )
+        if not pixel_values.dtype.is_floating_point:
+            raise ValueError(
+                f"`pixel_values` must be a float tensor in [-1, 1], got {pixel_values.dtype} (uint8 images in "
+                "[0, 255]: `x.float() / 127.5 - 1`)."
+            )
         if not torch.isfinite(pixel_values).all():
             raise ValueError("`pixel_values` contains NaN or infinite values.")
+        low, high = float(pixel_values.min()), float(pixel_values.max())
+        if low < -1 - PIXEL_RANGE_TOLERANCE or high > 1 + PIXEL_RANGE_TOLERANCE:
+            raise ValueError(
+                f"`pixel_values` must lie in [-1, 1], got values in [{low:g}, {high:g}] (images in [0, 255]: "
+                "`x / 127.5 - 1`; in [0, 1]: `x * 2 - 1`)."
+            )
 
     # token API
 

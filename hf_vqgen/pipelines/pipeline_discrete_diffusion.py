@@ -190,9 +190,9 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         if token_ids is not None and batch_size is None:
             batch_size = len(token_ids)
         batch_size = self.resolve_batch_size(batch_size, image)
-        self.check_batch_and_output(batch_size, output_type)
+        batch_size = self.check_batch_and_output(batch_size, output_type)
         class_labels = self.prepare_class_labels(class_labels, batch_size, layout)
-        self.check_sampling_inputs(layout, guidance_scale, temperature, top_k)
+        self.check_sampling_inputs(layout, guidance_scale, temperature, top_k, generator)
         scheduler.set_timesteps(num_inference_steps, device=self.device)
         known, known_ids = self.prepare_known_tokens(layout, batch_size, image, mask_image, token_ids, token_mask)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import PIL.Image
 import torch
 from transformers import GPT2LMHeadModel
@@ -46,9 +48,9 @@ class VQGenPipeline(TokenImagePipeline):
 
     # inputs
 
-    def check_inputs(self, layout, guidance_scale, temperature, top_k, top_p):
-        self.check_sampling_inputs(layout, guidance_scale, temperature, top_k)
-        if top_p is not None and not 0 < top_p <= 1:
+    def check_inputs(self, layout, guidance_scale, temperature, top_k, top_p, generator):
+        self.check_sampling_inputs(layout, guidance_scale, temperature, top_k, generator)
+        if top_p is not None and not (isinstance(top_p, numbers.Real) and 0 < top_p <= 1):
             raise ValueError(f"`top_p` must be in (0, 1], got {top_p}.")
 
     def prepare_prefix(self, layout, batch_size, prefix_token_ids, image, num_prefix_rows) -> torch.Tensor | None:
@@ -111,9 +113,9 @@ class VQGenPipeline(TokenImagePipeline):
         """
         layout = self.layout
         batch_size = self.resolve_batch_size(batch_size, image)
-        self.check_batch_and_output(batch_size, output_type)
+        batch_size = self.check_batch_and_output(batch_size, output_type)
         class_labels = self.prepare_class_labels(class_labels, batch_size, layout)
-        self.check_inputs(layout, guidance_scale, temperature, top_k, top_p)
+        self.check_inputs(layout, guidance_scale, temperature, top_k, top_p, generator)
         prefix = self.prepare_prefix(layout, batch_size, prefix_token_ids, image, num_prefix_rows)
 
         # 1. prompt [BOS, class, prefix] (and its null-class copy for guidance)

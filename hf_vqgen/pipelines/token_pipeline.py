@@ -4,6 +4,8 @@ image encoding and decoding token grids to the requested output type."""
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import shutil
 import tempfile
@@ -119,41 +121,62 @@ class TokenImagePipeline(DiffusionPipeline):
             return push_folder_to_hub(folder, repo_id, token=token, private=private, commit_message=commit_message)
 
     @staticmethod
-    def check_batch_and_output(batch_size, output_type) -> None:
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+    def check_batch_and_output(batch_size, output_type) -> int:
+        """`batch_size` as an `int` (Python or NumPy integers), after checking it and `output_type`."""
+        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
+        return int(batch_size)
 
     @staticmethod
-    def check_sampling_inputs(layout, guidance_scale: float, temperature: float, top_k: int | None) -> None:
+    def check_sampling_inputs(layout, guidance_scale, temperature, top_k, generator) -> None:
+        for name, value in (("temperature", temperature), ("guidance_scale", guidance_scale)):
+            if not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
         if temperature < 0:
             raise ValueError(f"`temperature` must be >= 0 (0 = argmax), got {temperature}.")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"`top_k` must be >= 1, got {top_k}.")
+        if top_k is not None and (not isinstance(top_k, numbers.Integral) or top_k < 1):
+            raise ValueError(f"`top_k` must be an integer >= 1, got {top_k!r}.")
         if guidance_scale != 1.0 and layout.null_class_token_id is None:
             raise ValueError("`guidance_scale` != 1 needs a class-conditional prior with a null class.")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"`generator` must be a torch.Generator (e.g. torch.Generator().manual_seed(0)), got "
+                f"{type(generator).__name__}."
+            )
 
     def prepare_class_labels(self, class_labels, batch_size: int, layout) -> torch.Tensor | None:
         if class_labels is None:
             return None
-        class_labels = torch.as_tensor(class_labels, dtype=torch.long, device=self.device).view(-1)
-        if class_labels.shape != (batch_size,):
-            raise ValueError(
-                f"`class_labels` must hold one label per sample ({batch_size}), got {tuple(class_labels.shape)}."
-            )
-        layout.check_class_labels(class_labels)
-        return class_labels
+        labels = torch.as_tensor(class_labels, device=self.device)
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+            raise ValueError(f"`class_labels` must be integers, got {labels.dtype} values {labels.tolist()}.")
+        labels = labels.long().view(-1)
+        if labels.shape != (batch_size,):
+            raise ValueError(f"`class_labels` must hold one label per sample ({batch_size}), got {tuple(labels.shape)}.")
+        layout.check_class_labels(labels)
+        return labels
 
     def image_to_tensor(self, image) -> torch.Tensor:
-        """PIL image(s) or a (B, C, H, W) / (C, H, W) tensor in [-1, 1] -> (B, C, H, W) on the pipeline's device."""
+        """PIL image(s) (converted by `hf_vqgen.image_modes.to_model_mode` and resized) or a (B, C, H, W) / (C, H, W)
+        float tensor in [-1, 1] of the tokenizer's size -> (B, C, H, W) on the pipeline's device."""
+        config = self.vqvae.config
         if isinstance(image, PIL.Image.Image) or (isinstance(image, list) and isinstance(image[0], PIL.Image.Image)):
             images = image if isinstance(image, list) else [image]
-            transform = PixelTransform(self.vqvae.config.sample_size, self.vqvae.config.in_channels)
+            transform = PixelTransform(config.sample_size, config.in_channels)
             return torch.stack([transform(img) for img in images]).to(self.device)
-        if isinstance(image, torch.Tensor):
-            return (image[None] if image.ndim == 3 else image).to(self.device, self.vqvae.dtype)
-        raise ValueError("`image` must be a PIL image, a list of them, or a (B, C, H, W) tensor in [-1, 1].")
+        if not isinstance(image, torch.Tensor):
+            raise ValueError("`image` must be a PIL image, a list of them, or a (B, C, H, W) tensor in [-1, 1].")
+        tensor = image[None] if image.ndim == 3 else image
+        expected = (config.in_channels, config.sample_size, config.sample_size)
+        if tensor.ndim != 4 or tuple(tensor.shape[1:]) != expected:
+            raise ValueError(
+                f"`image` must be a (B, {expected[0]}, {expected[1]}, {expected[2]}) tensor for this tokenizer (its "
+                f"in_channels and sample_size), got shape {tuple(image.shape)}; PIL images are resized for you."
+            )
+        self.vqvae.check_pixel_values(tensor)  # float, finite, in [-1, 1]
+        return tensor.to(self.device, self.vqvae.dtype)
 
     @staticmethod
     def resolve_batch_size(batch_size: int | None, image) -> int:
