@@ -36,9 +36,9 @@ from hf_vqgen import (
 )
 from hf_vqgen.evaluation import command_line, portable_path, reconstruct_images, sample_images, score_images
 from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
+from hf_vqgen.image_utils import image_grid, reconstruction_grid
 from hf_vqgen.metrics import heldout_bits_per_token
 from hf_vqgen.model_cards import update_model_card
-from hf_vqgen.image_utils import image_grid, reconstruction_grid
 
 
 # a classifier trained on each dataset with examples/train_feature_extractor.py ships here, one folder per dataset

@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -30,11 +32,18 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from hf_vqgen import TokenLayout, VQVAEModel, load_image_dataset
-from hf_vqgen.data import encode_image_dataset, load_token_dataset, save_token_dataset, tokenizer_identity
+from hf_vqgen.data import (
+    encode_image_dataset,
+    load_token_dataset,
+    save_token_dataset,
+    tokenizer_identity,
+    validate_token_dataset,
+)
 from hf_vqgen.hub import push_folder_to_hub
 from hf_vqgen.image_utils import image_grid
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
-from hf_vqgen.training import init_trackers, load_checkpoint, save_checkpoint
+from hf_vqgen.pipelines.token_pipeline import TOKENIZER_HASH_KEY
+from hf_vqgen.training import init_trackers, load_checkpoint, resolve_resume_checkpoint, save_checkpoint
 from hf_vqgen.training.accelerator import build_accelerator, loader_generator
 from hf_vqgen.training.arguments import (
     add_accelerate_arguments,
@@ -42,6 +51,7 @@ from hf_vqgen.training.arguments import (
     check_training_arguments,
     recipe_parser,
 )
+from hf_vqgen.training.export import export_atomically
 from hf_vqgen.training.loop import backward_and_step, resumed_batches
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior
 from hf_vqgen.training.priors import bits_per_token, weight_decay_groups
@@ -107,11 +117,17 @@ def load_tokens(args, vqvae: VQVAEModel, accelerator: Accelerator):
                 vqvae, load_image_dataset(args.dataset_name, split=split), accelerator
             )
         if accelerator.is_main_process:
-            import datasets
-
             save_token_dataset(datasets.DatasetDict(splits), tokens_dir, tokenizer_identity(vqvae))
         accelerator.wait_for_everyone()
     tokens, _ = load_token_dataset(tokens_dir, vqvae)
+    missing = [split for split in ("train", args.eval_split) if split not in tokens]
+    if missing:
+        raise ValueError(f"The token dataset {tokens_dir} has no {missing} split (it has {list(tokens)}).")
+    tokens = datasets.DatasetDict({split: tokens[split] for split in ("train", args.eval_split)})
+    num_classes = None if args.unconditional else count_classes(tokens["train"])
+    validate_token_dataset(
+        tokens, vqvae.config.num_vq_embeddings, vqvae.latent_shape[0] * vqvae.latent_shape[1], num_classes
+    )
     train = tokens["train"]
     if args.max_train_samples is not None:
         train = train.select(range(min(args.max_train_samples, len(train))))
@@ -175,6 +191,20 @@ def save_samples(args, components: Components, prior: torch.nn.Module, path: Pat
     prior.train(was_training)
 
 
+def check_cheap_things_first(args) -> None:
+    """What can fail in a second, checked before minutes of encoding or training: the output folder is writable,
+    the checkpoint to resume exists, the token folder exists."""
+    output_dir = Path(args.output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=output_dir).close()
+    except OSError as error:
+        raise ValueError(f"--output_dir {output_dir} is not writable ({error.strerror}).") from None
+    resolve_resume_checkpoint(output_dir, args.resume_from_checkpoint)
+    if args.tokens_dir is not None and not Path(args.tokens_dir).is_dir():
+        raise ValueError(f"--tokens_dir {args.tokens_dir} does not exist (make it with examples/encode_dataset.py).")
+
+
 def build_components(args, accelerator: Accelerator) -> Components:
     """Tokenizer, token data, the prior of `--prior_type`, its optimiser and loaders, prepared for Accelerate."""
     kind = PRIOR_KINDS[args.prior_type](args)
@@ -183,6 +213,7 @@ def build_components(args, accelerator: Accelerator) -> Components:
     layout = kind.layout(vqvae, 0 if args.unconditional else count_classes(train_tokens))
     set_seed(args.seed)  # the same initial weights whatever the data loading before drew from the RNG
     prior = kind.build_model(layout)
+    setattr(prior.config, TOKENIZER_HASH_KEY, tokenizer_identity(vqvae)["weights_sha256"])  # checked at load
     optimizer = torch.optim.AdamW(
         weight_decay_groups(prior, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
     )
@@ -209,9 +240,8 @@ def main(args: argparse.Namespace) -> dict | None:
     accelerator = build_accelerator(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(args.seed)
+    check_cheap_things_first(args)
     components = build_components(args, accelerator)
-    if accelerator.is_main_process:
-        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     init_trackers(accelerator, "train_prior", args)
     global_step = load_checkpoint(accelerator, args.output_dir, args.resume_from_checkpoint)
 
@@ -241,17 +271,20 @@ def main(args: argparse.Namespace) -> dict | None:
 
 
 def export_pipeline(args, components: Components, prior: torch.nn.Module, results: dict) -> None:
-    """The trained pipeline, its held-out figures, a sample grid and the model card, in `--output_dir`."""
-    output_dir = Path(args.output_dir)
-    components.kind.pipeline(components.vqvae, prior.eval()).save_pretrained(output_dir)
-    (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
-    save_samples(args, components, prior, output_dir / "samples.png")
+    """The trained pipeline, its held-out figures, a sample grid and the model card, exported into `--output_dir`
+    in one atomic step (a kill never leaves a mixture of two runs there)."""
     card_metrics = {key: value for key, value in results.items() if key.startswith("eval_")}
     evaluator = f"examples/train_prior.py, held-out loss on the {args.eval_split} split"
     facts = model_facts(components.vqvae, components.layout, components.kind.scheduler)
-    write_model_card(
-        output_dir, training_context(args.prior_type, "train_prior.py", args, facts, card_metrics, evaluator)
-    )
+    context = training_context(args.prior_type, "train_prior.py", args, facts, card_metrics, evaluator)
+
+    def write(folder: Path) -> None:
+        components.kind.pipeline(components.vqvae, prior.eval()).save_pretrained(folder)
+        (folder / "eval_results.json").write_text(json.dumps(results, indent=2))
+        save_samples(args, components, prior, folder / "samples.png")
+        write_model_card(folder, context)
+
+    export_atomically(args.output_dir, write)
 
 
 def train(args, accelerator, components: Components, global_step: int) -> int:

@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset, with_pixel_values
 from hf_vqgen.data import collate_pixel_values
 from hf_vqgen.hub import push_folder_to_hub
-from hf_vqgen.metrics import evaluate_tokenizer
 from hf_vqgen.image_utils import reconstruction_grid
+from hf_vqgen.metrics import evaluate_tokenizer
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 from hf_vqgen.models import PatchDiscriminator
 from hf_vqgen.training import (
@@ -44,6 +44,7 @@ from hf_vqgen.training.arguments import (
     check_training_arguments,
     recipe_parser,
 )
+from hf_vqgen.training.export import export_atomically
 from hf_vqgen.training.loop import backward_and_step, resumed_batches
 from hf_vqgen.training.losses import LPIPSFromFile
 
@@ -205,20 +206,23 @@ def out_of_time(accelerator: Accelerator, start: float, max_minutes: float | Non
 
 
 def finish(accelerator, model, eval_loader, args, step: int, elapsed: float) -> dict:
-    """Save the model and write the test-set figures next to it (main process)."""
+    """Evaluate, then export the model, its test-set figures, a reconstruction grid and its card into
+    `--output_dir` in one atomic step (main process)."""
     model = accelerator.unwrap_model(model).eval()
-    model.save_pretrained(args.output_dir)
     results = evaluate_tokenizer(model, eval_loader, accelerator.device)
     results.update(train_steps=step, train_minutes=elapsed / 60, eval_split=args.eval_split)
-    (Path(args.output_dir) / "eval_results.json").write_text(json.dumps(results, indent=2))
     pixel_values = next(iter(eval_loader))["pixel_values"][:32].to(accelerator.device)
-    save_validation_grid(model, pixel_values, Path(args.output_dir) / "reconstructions.png")
     card_metrics = {key: results[key] for key in CARD_METRICS if key in results}
     evaluator = f"examples/train_vqvae.py on the {args.eval_split} split ({results['num_images']} images)"
-    write_model_card(
-        args.output_dir,
-        training_context("tokenizer", "train_vqvae.py", args, model_facts(model), card_metrics, evaluator),
-    )
+    context = training_context("tokenizer", "train_vqvae.py", args, model_facts(model), card_metrics, evaluator)
+
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        (folder / "eval_results.json").write_text(json.dumps(results, indent=2))
+        save_validation_grid(model, pixel_values, folder / "reconstructions.png")
+        write_model_card(folder, context)
+
+    export_atomically(args.output_dir, write)
     return results
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -28,12 +29,35 @@ def check_weights_folder(folder: str | os.PathLike, allow_pickle: bool, what: st
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{what}: {folder} is missing.")
+    for weights in sorted(folder.glob("*.safetensors")):
+        check_safetensors_file(weights)
     has_safetensors = any(folder.glob("*.safetensors"))
     pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if not has_safetensors and pickles and not allow_pickle:
         raise ValueError(
             f"{what}: {folder} holds pickle weights only ({', '.join(pickles)}). Loading a pickle can run arbitrary "
             "code, so it is refused; convert the weights to safetensors, or pass allow_pickle=True if you trust them."
+        )
+
+
+def check_safetensors_file(path: str | os.PathLike) -> None:
+    """Raise a `ValueError` naming `path` unless its header parses and the file holds every byte the header
+    promises (a truncated download or an interrupted copy otherwise fails deep inside the loader)."""
+    path = Path(path)
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            header_length = int.from_bytes(f.read(8), "little")
+            if size < 8 + header_length:
+                raise ValueError("the header is cut off")
+            header = json.loads(f.read(header_length))
+        data_end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError) as error:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path} is not a valid safetensors file ({error}): re-download or re-save it.") from error
+    if size < 8 + header_length + data_end:
+        raise ValueError(
+            f"{path} is truncated: {size} bytes, its header promises {8 + header_length + data_end}. Re-download or "
+            "re-save it."
         )
 
 

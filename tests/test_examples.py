@@ -367,7 +367,9 @@ def test_diffusion_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir, co
             ]
         )  # fmt: skip
     )
-    assert scored["metrics"]["num_samples"] == 6 and scored["settings"]["pipeline_class"] == "DiscreteDiffusionPipeline"
+    assert (
+        scored["metrics"]["num_samples"] == 6 and scored["settings"]["pipeline_class"] == "DiscreteDiffusionPipeline"
+    )
     assert scored["settings"]["pipeline"] == output_dir.name  # the folder it scored, not the class
     assert "6 samples (3 steps, guidance 1, temperature 1, seed 0)" in (output_dir / "README.md").read_text()
     assert "bits_per_token" not in scored["metrics"]  # no exact likelihood for this prior

@@ -16,7 +16,7 @@ from ..models.vq_model import VQVAEModel
 from ..sampling import apply_guidance
 from ..schedulers import DiscreteDiffusionScheduler
 from ..vocabulary import TokenLayout
-from .token_pipeline import TokenImagePipeline, VQGenPipelineOutput
+from .token_pipeline import TokenImagePipeline, VQGenPipelineOutput, check_tokenizer_identity
 
 
 @dataclass
@@ -62,6 +62,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         super().__init__()
         layout = TokenLayout.from_config(denoiser.config)
         layout.check_tokenizer(vqvae)
+        check_tokenizer_identity(denoiser.config, vqvae)
         if scheduler.config.num_vq_embeddings != layout.num_codes:
             raise ValueError(
                 f"The scheduler has {scheduler.config.num_vq_embeddings} codes but the denoiser {layout.num_codes}."
@@ -108,7 +109,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
             raise ValueError(f"`token_ids` must be codebook ids in [0, {layout.num_codes - 1}].")
         if mask_image is not None:
             token_mask = self.mask_image_to_tokens(layout, mask_image, batch_size)
-        token_mask = torch.as_tensor(token_mask, device=self.device).bool()
+        token_mask = _binary_mask(torch.as_tensor(token_mask, device=self.device), "token_mask")
         if token_mask.ndim == 2:
             token_mask = token_mask.expand(batch_size, -1, -1)
         if token_mask.shape != token_ids.shape:
@@ -126,7 +127,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
             mask_image = torch.stack(
                 [torch.from_numpy(_grayscale(m, size)) for m in mask_image]
             ).unsqueeze(1)  # fmt: skip
-        mask = torch.as_tensor(mask_image, device=self.device).float()
+        mask = _binary_mask(torch.as_tensor(mask_image, device=self.device), "mask_image").float()
         mask = mask.view(-1, 1, *mask.shape[-2:])
         if mask.shape[0] not in (1, batch_size):
             raise ValueError(f"`mask_image` holds {mask.shape[0]} masks for a batch of {batch_size}.")
@@ -238,4 +239,19 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
 
 
 def _grayscale(mask: PIL.Image.Image, size: int) -> np.ndarray:
-    return np.asarray(mask.convert("L").resize((size, size), PIL.Image.NEAREST), dtype=np.float32) / 255.0
+    """A drawn mask image -> (size, size) of 0 / 1: pixels at least half white are regenerated."""
+    grey = np.asarray(mask.convert("L").resize((size, size), PIL.Image.NEAREST), dtype=np.float32) / 255.0
+    return (grey >= 0.5).astype(np.float32)
+
+
+def _binary_mask(mask: torch.Tensor, name: str) -> torch.Tensor:
+    """A bool mask; numeric masks must hold only 0 and 1 (a soft 0.3 is neither "keep" nor "regenerate")."""
+    if mask.dtype == torch.bool:
+        return mask
+    if mask.numel() and not ((mask == 0) | (mask == 1)).all():
+        values = mask.unique()[:5].tolist()
+        raise ValueError(
+            f"`{name}` must be binary (bool, or 0 = keep / 1 = regenerate), got values such as {values}; "
+            f"threshold it first, e.g. `{name} > 0.5`."
+        )
+    return mask.bool()

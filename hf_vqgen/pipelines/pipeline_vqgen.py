@@ -11,7 +11,7 @@ from transformers import GPT2LMHeadModel
 from ..models.vq_model import VQVAEModel
 from ..vocabulary import TokenLayout
 from .autoregressive_sampling import build_input_ids, next_tokens, sample_with_cache
-from .token_pipeline import TokenImagePipeline, VQGenPipelineOutput
+from .token_pipeline import TokenImagePipeline, VQGenPipelineOutput, check_tokenizer_identity
 
 
 class VQGenPipeline(TokenImagePipeline):
@@ -39,6 +39,7 @@ class VQGenPipeline(TokenImagePipeline):
         super().__init__()
         layout = TokenLayout.from_config(prior.config)
         layout.check_tokenizer(vqvae)
+        check_tokenizer_identity(prior.config, vqvae)
         self.register_modules(vqvae=vqvae, prior=prior)
 
     @property

@@ -20,11 +20,13 @@ from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
 from ..data import PixelTransform
 from ..hub import push_folder_to_hub
-from ..utils import check_weights_folder, portable_path
+from ..utils import check_weights_folder, portable_path, state_dict_digest
 from .hub import resolve_pretrained_path
 
 
 OUTPUT_TYPES = ("pil", "np", "pt", "token_ids")
+# the prior's config attribute naming the tokenizer it was trained with (`hf_vqgen.utils.state_dict_digest`)
+TOKENIZER_HASH_KEY = "tokenizer_weights_sha256"
 # what travels with a pipeline to the Hub besides its components
 CARD_FILES = (
     "README.md",
@@ -41,7 +43,13 @@ def read_model_index(folder: str | os.PathLike, name_or_path) -> dict:
     index = Path(folder) / "model_index.json"
     if not index.is_file():
         raise ValueError(f"{name_or_path} is not a saved pipeline: it has no model_index.json.")
-    return json.loads(index.read_text())
+    try:
+        content = json.loads(index.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{index} is not valid JSON ({error}): the pipeline folder is damaged; re-save it.") from None
+    if not isinstance(content, dict) or not isinstance(content.get("_class_name"), str):
+        raise ValueError(f"{index} names no pipeline class (`_class_name`): the pipeline folder is damaged.")
+    return content
 
 
 @dataclass
@@ -56,6 +64,22 @@ class VQGenPipelineOutput(ImagePipelineOutput):
     """
 
     token_ids: torch.LongTensor | None = None
+
+
+def check_tokenizer_identity(prior_config, vqvae) -> None:
+    """Raise a `ValueError` unless `vqvae` is the tokenizer whose tokens the prior was trained on: its weights hash,
+    recorded in the prior's config at training time (`tokenizer_weights_sha256`), must match. Same codebook size and
+    grid are not enough: another tokenizer's code 17 means another patch. Checked in float32 (a tokenizer loaded in
+    another dtype cannot be hashed comparably, so it is not checked); priors saved without the record pass."""
+    recorded = getattr(prior_config, TOKENIZER_HASH_KEY, None)
+    if recorded is None or vqvae.dtype != torch.float32:
+        return
+    actual = state_dict_digest(vqvae.state_dict())
+    if actual != recorded:
+        raise ValueError(
+            f"The prior was trained on the tokens of another tokenizer (its config records {TOKENIZER_HASH_KEY}="
+            f"{recorded}; this tokenizer's weights hash to {actual}): pair it with the tokenizer it was trained on."
+        )
 
 
 class TokenImagePipeline(DiffusionPipeline):
@@ -73,6 +97,11 @@ class TokenImagePipeline(DiffusionPipeline):
         stored in."""
         path, kwargs = resolve_pretrained_path(pretrained_model_name_or_path, kwargs)
         index = read_model_index(path, pretrained_model_name_or_path)
+        if cls is not TokenImagePipeline and index["_class_name"] != cls.__name__:
+            raise ValueError(
+                f"{pretrained_model_name_or_path} holds a {index['_class_name']}, not a {cls.__name__}: load it with "
+                f"{index['_class_name']}.from_pretrained or `hf_vqgen.load_pipeline`, which reads the class."
+            )
         components = {name: spec for name, spec in index.items() if not name.startswith("_") and spec}
         for name, (_, class_name) in components.items():
             if class_name.endswith("Scheduler"):
@@ -154,7 +183,9 @@ class TokenImagePipeline(DiffusionPipeline):
             raise ValueError(f"`class_labels` must be integers, got {labels.dtype} values {labels.tolist()}.")
         labels = labels.long().view(-1)
         if labels.shape != (batch_size,):
-            raise ValueError(f"`class_labels` must hold one label per sample ({batch_size}), got {tuple(labels.shape)}.")
+            raise ValueError(
+                f"`class_labels` must hold one label per sample ({batch_size}), got {tuple(labels.shape)}."
+            )
         layout.check_class_labels(labels)
         return labels
 

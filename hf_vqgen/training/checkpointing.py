@@ -57,7 +57,19 @@ def save_checkpoint(
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))  # every rank takes part; only the main process writes the model files
+    try:
+        accelerator.save_state(str(partial))  # every rank takes part; only the main process writes the model files
+    except (
+        OSError,
+        RuntimeError,
+    ) as error:  # a full disk surfaces as torch's "inline_container.cc ... unexpected pos"
+        shutil.rmtree(partial, ignore_errors=True)
+        free = shutil.disk_usage(Path(output_dir)).free / 2**20
+        raise OSError(
+            f"Writing checkpoint-{step} into {output_dir} failed ({str(error).splitlines()[0][:200]}); "
+            f"{free:.0f} MiB free there. Is the disk full? The earlier checkpoints are intact: free space (or lower "
+            "--checkpoints_total_limit) and resume with --resume_from_checkpoint latest."
+        ) from error
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         shutil.rmtree(final, ignore_errors=True)

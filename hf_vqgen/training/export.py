@@ -1,0 +1,89 @@
+"""Exporting a trained model into its output folder as one atomic step.
+
+The output folder is re-used across runs (resume with `--resume_from_checkpoint latest`, or a second run with the
+same `--output_dir`), so a run killed while saving must never leave new weights next to an old card, or a new
+tokenizer next to a prior trained on another tokenizer's tokens. The export is written to a sibling folder, the
+folder's other contents (checkpoints, logs, cached tokens) are hard-linked into it, and the two folders are swapped
+with one `renameat2(RENAME_EXCHANGE)` on Linux: a reader sees the complete old folder or the complete new one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux `renameat2`); False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        return False
+    result = libc.renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    if result != 0:
+        errno = ctypes.get_errno()
+        if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot exchange
+            return False
+        raise OSError(errno, f"Swapping {first} and {second}: {os.strerror(errno)}")
+    return True
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard links (no data copied) where the file system allows them, else copies."""
+    if source.is_dir():
+        shutil.copytree(source, target, copy_function=_link_file, symlinks=True)
+    else:
+        _link_file(source, target)
+
+
+def _link_file(source, target) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def export_atomically(output_dir: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call `write(folder)` on an empty sibling folder, carry over what `output_dir` holds that the export does not
+    (checkpoints, logs, tokens: hard links), then swap it into place. A failure or a kill at any moment leaves
+    `output_dir` as it was before, or as it is after; leftovers are sibling `.<name>.export-*` folders, removed by the
+    next export."""
+    output_dir = Path(output_dir).absolute()
+    parent, name = output_dir.parent, output_dir.name
+    parent.mkdir(parents=True, exist_ok=True)
+    for leftover in sorted(parent.glob(f".{name}.export-*")):  # from an export killed before it finished
+        if leftover.name.endswith("-previous") and not output_dir.exists():
+            os.replace(leftover, output_dir)  # killed between the two moves of the fallback: the old folder is back
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+    staging = parent / f".{name}.export-{os.getpid()}"
+    staging.mkdir()
+    try:
+        write(staging)
+        if output_dir.is_dir():
+            for entry in output_dir.iterdir():
+                if not (staging / entry.name).exists():
+                    _link_or_copy(entry, staging / entry.name)
+        if output_dir.is_dir() and _exchange(staging, output_dir):
+            shutil.rmtree(staging)  # now the old folder
+            return output_dir
+        # no atomic exchange here (or nothing to replace): move the old folder aside, then the new one in
+        previous = parent / f".{name}.export-{os.getpid()}-previous"
+        if output_dir.is_dir():
+            os.replace(output_dir, previous)
+        os.replace(staging, output_dir)
+        shutil.rmtree(previous, ignore_errors=True)
+        return output_dir
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
