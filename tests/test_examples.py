@@ -11,6 +11,8 @@ from diffusers import VQModel
 
 from hf_vqgen import DiscreteDiffusionPipeline, VQGenPipeline, VQVAEModel
 from hf_vqgen.data import load_token_dataset
+from hf_vqgen.evaluation import score_images
+from hf_vqgen.feature_extractors import load_feature_extractor
 from hf_vqgen.models import ImageClassifier
 
 
@@ -97,7 +99,8 @@ def test_train_feature_extractor_writes_classifier_and_accuracy(tmp_path, fake_f
         ["--output_dir", str(output_dir), "--num_epochs", "1", "--train_batch_size", "16", "--base_channels", "4"]
     )
     results = train_feature_extractor.main(args)
-    assert 0.0 <= results["test_accuracy"] <= 1.0
+    correct = results["test_accuracy"] * 24  # the fake test split's 24 images
+    assert abs(correct - round(correct)) < 1e-6 and 0 <= round(correct) <= 24
     assert json.loads((output_dir / "eval_results.json").read_text()) == results
     assert (output_dir / "diffusion_pytorch_model.safetensors").is_file()
     assert ImageClassifier.from_pretrained(output_dir).config.base_channels == 4
@@ -159,7 +162,10 @@ def test_evaluate_images_npy(tmp_path, fake_fashion_mnist, classifier_dir, layou
             ]
         )  # fmt: skip
     )
-    assert results["metrics"]["num_samples"] == 10 and results["metrics"]["fid"] > 0
+    assert results["metrics"]["num_samples"] == 10
+    extractor = load_feature_extractor(str(classifier_dir))
+    direct = score_images(evaluate.images_from_npy(str(tmp_path / "images.npy"), 10), extractor, "fashion_mnist")
+    assert results["metrics"]["fid"] == pytest.approx(direct["fid"])  # the .npy is scored as the images it holds
 
 
 def test_evaluate_rejects_bad_npy(tmp_path, classifier_dir):

@@ -91,7 +91,6 @@ def test_precision_recall_synthetic_cases():
     assert repeated["precision"] == 1.0 and repeated["recall"] < 0.02  # mode collapse: perfect precision, no recall
     far = precision_recall(_gaussian_features(500, seed=4) + 10, reference)
     assert far["precision"] == 0.0 and far["recall"] == 0.0
-    assert all(0.0 <= value <= 1.0 for result in (copy, fresh, repeated, far) for value in result.values())
 
 
 def test_classifier_score_bounds():

@@ -3,7 +3,6 @@ import torch
 from diffusers import VQModel
 
 from hf_vqgen import VQVAEModel
-from hf_vqgen.models import vq_model
 
 from ..conftest import tiny_vqvae
 
@@ -102,10 +101,6 @@ def test_decode_ids_rejects_bad_ids():
 def test_mismatched_block_lists_raise():
     with pytest.raises(ValueError, match="same length"):
         tiny_vqvae(block_out_channels=(8, 16, 16))
-
-
-def test_module_exposes_model_mixin_for_diffusers_loader():
-    assert hasattr(vq_model, "ModelMixin")
 
 
 def test_round_trip_keeps_quantizer_options(tmp_path):

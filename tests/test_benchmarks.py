@@ -1,0 +1,95 @@
+"""Every committed benchmark result names what it scored, with which settings, by which command, and the results
+README is what benchmarks/report.py renders from them (no model, no `runs/` folder needed)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+RESULT_FILES = sorted(RESULTS.glob("*.json"))
+# what a result may name as `scored`: a repo-relative path, a repo id or dataset name, or (for a model the benchmark
+# trained and did not keep) words saying so; a list or a {role: path} dict of those for a benchmark scoring several
+SCORED_TYPES = (str, list, dict)
+
+
+def provenance_problems(report: dict) -> list[str]:
+    """What a results file lacks: `scored` (what it scored), `settings` (a dict), `command` (how it was made)."""
+    problems = []
+    scored = report.get("scored")
+    if not isinstance(scored, SCORED_TYPES) or not scored:
+        problems.append("no `scored`: the path (repo-relative) or repo id of what it scored")
+    else:
+        names = scored.values() if isinstance(scored, dict) else scored if isinstance(scored, list) else [scored]
+        for name in names:
+            if not isinstance(name, str) or not name or name.startswith(("/", "~")) or ".." in Path(name).parts:
+                problems.append(f"`scored` entry {name!r} is not a repo-relative path, a repo id or a description")
+    if not isinstance(report.get("settings"), dict) or not report["settings"]:
+        problems.append("no `settings`: the arguments / sampling settings it was measured with")
+    command = report.get("command")
+    if not isinstance(command, str) or "python " not in command:
+        problems.append("no `command`: the command line that produced it")
+    return problems
+
+
+def test_there_are_results_to_check():
+    assert len(RESULT_FILES) > 5
+
+
+@pytest.mark.parametrize("path", RESULT_FILES, ids=lambda p: p.name)
+def test_result_names_what_it_scored_its_settings_and_command(path):
+    problems = provenance_problems(json.loads(path.read_text()))
+    assert not problems, f"{path.relative_to(ROOT)}: {'; '.join(problems)}"
+
+
+@pytest.mark.parametrize("path", RESULT_FILES, ids=lambda p: p.name)
+def test_local_paths_scored_are_repo_relative(path):
+    scored = json.loads(path.read_text())["scored"]
+    names = scored.values() if isinstance(scored, dict) else scored if isinstance(scored, list) else [scored]
+    for name in names:
+        if name.startswith(("benchmarks/", "pretrained/", "outputs/")):  # local folders: runs/ is not committed
+            assert name.startswith("benchmarks/results/runs/") or (ROOT / name).exists(), name
+
+
+@pytest.mark.parametrize(
+    "report, missing",
+    [
+        ({"settings": {"seed": 0}, "command": "python benchmarks/x.py"}, "scored"),
+        ({"scored": "benchmarks/results/runs/ar", "command": "python benchmarks/x.py"}, "settings"),
+        ({"scored": "benchmarks/results/runs/ar", "settings": {"seed": 0}}, "command"),
+        ({"scored": "/home/me/runs/ar", "settings": {"seed": 0}, "command": "python benchmarks/x.py"}, "scored"),
+        ({"scored": ["runs/ar", ""], "settings": {"seed": 0}, "command": "python benchmarks/x.py"}, "scored"),
+        ({"scored": "runs/ar", "settings": {}, "command": "python benchmarks/x.py"}, "settings"),
+    ],
+)
+def test_the_check_fails_on_a_result_without_provenance(report, missing):
+    problems = provenance_problems(report)
+    assert problems and all(f"`{missing}`" in problem for problem in problems)
+
+
+def test_a_complete_result_passes_the_check():
+    report = {"scored": {"pipeline": "benchmarks/results/runs/ar", "tokenizer": "user/tokenizer"},
+              "settings": {"seed": 0}, "command": "python benchmarks/bench_ar_recipe.py"}  # fmt: skip
+    assert provenance_problems(report) == []
+
+
+def test_report_renders_the_committed_results(tmp_path):
+    """benchmarks/report.py needs the JSON files only, and renders what is committed as README.md."""
+    for path in [*RESULT_FILES, RESULTS / "NOTES.md"]:
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    subprocess.run(
+        [sys.executable, "benchmarks/report.py", "--results_dir", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"},
+    )
+    assert (tmp_path / "README.md").read_text() == (RESULTS / "README.md").read_text(), (
+        "benchmarks/results/README.md is stale: run `python benchmarks/report.py`"
+    )
+    assert (tmp_path / "fid_vs_speed.png").is_file()
