@@ -223,6 +223,41 @@ def test_token_dataset_from_another_tokenizer_is_refused(tmp_path, tiny_tokenize
         load_token_dataset(tokens_dir, other)
 
 
+def test_a_bad_id_in_the_eval_split_stops_train_prior_before_training(tmp_path, tiny_tokenizer):
+    """One out-of-codebook id in one eval row used to surface only after all training; now nothing trains."""
+    import datasets
+
+    from hf_vqgen.data import TOKENIZER_IDENTITY_FILE
+
+    tokens_dir = tmp_path / "tokens"
+    encode_dataset.main(
+        encode_dataset.parse_args(["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(tokens_dir)])
+    )
+    tokens = datasets.load_from_disk(str(tokens_dir))
+    rows = tokens["test"].to_dict()
+    rows["token_ids"][5] = [999] + rows["token_ids"][5][1:]
+    broken = tmp_path / "broken"
+    datasets.DatasetDict(
+        train=tokens["train"], test=datasets.Dataset.from_dict(rows, features=tokens["test"].features)
+    ).save_to_disk(str(broken))
+    (broken / TOKENIZER_IDENTITY_FILE).write_text((tokens_dir / TOKENIZER_IDENTITY_FILE).read_text())
+    output_dir = tmp_path / "ar"
+    args = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--tokens_dir", str(broken),
+                              "--output_dir", str(output_dir), "--max_train_steps", "1"]  # fmt: skip
+    with pytest.raises(ValueError, match="split 'test', row 5.*999"):
+        train_prior.main(train_prior.parse_args(args))
+    assert not (output_dir / "model_index.json").exists()
+
+
+def test_train_prior_checks_its_output_folder_before_encoding(tmp_path, tiny_tokenizer, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setattr(train_prior, "encode_image_dataset", lambda *a, **k: pytest.fail("encoded before checking"))
+    args = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(blocked / "ar")]
+    with pytest.raises(ValueError, match="--output_dir .* is not writable"):
+        train_prior.main(train_prior.parse_args(args))
+
+
 def test_ar_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir):
     tokens_dir = tmp_path / "tokens"
     encode_dataset.main(
