@@ -94,7 +94,7 @@ bench: $(VENV)/.installed-dev fashion-mnist
 	$(BIN)/python benchmarks/calibrate_metrics.py
 	$(BIN)/python benchmarks/bench_throughput.py --tokenizer benchmarks/results/runs/recipe
 	$(BIN)/python benchmarks/bench_ar_recipe.py
-	$(BIN)/python benchmarks/bench_ar_sampling.py --pipeline benchmarks/results/runs/ar
+	$(BIN)/python benchmarks/bench_ar_sampling.py --pipeline benchmarks/results/runs/ar --repeats 5
 	$(BIN)/python benchmarks/bench_diffusion_recipe.py
 	$(BIN)/python benchmarks/baseline_ddpm.py --num_samples 2000
 	$(BIN)/python benchmarks/report.py

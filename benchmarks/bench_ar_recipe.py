@@ -1,96 +1,91 @@
 #!/usr/bin/env python
-"""Benchmark: the README's autoregressive recipe on top of the tokenizer recipe's model — encode Fashion-MNIST,
-train the prior, then score the tokenizer (rFID) and 10,000 pipeline samples (FID) with examples/evaluate.py.
+"""Benchmark: an autoregressive recipe (default: the README's Fashion-MNIST one) on top of the tokenizer recipe's
+model — encode its dataset, train the prior, then score the tokenizer (rFID) and samples of the pipeline (FID), each
+step run as its example script (examples/encode_dataset.py, train_prior.py, evaluate.py).
 
     python benchmarks/bench_ar_recipe.py   # after bench_tokenizer_recipe.py (uses its runs/recipe tokenizer)
 
-Samples are scored twice: plain (guidance 1, temperature 1) and with the recipe's classifier-free guidance 1.5.
-Writes benchmarks/results/prior_recipe.json (train minutes, held-out bits, FID vs rFID) and prints it.
+The dataset is the one the tokenizer was trained on (its model card). Samples are scored twice: plain (guidance 1,
+temperature 1) and with classifier-free guidance `--guidance_scale` (1.5: a sweep of 1, 1.5, 2 on 10,000 samples
+picked it for the Fashion-MNIST recipe). Writes benchmarks/results/prior_recipe.json (train minutes, held-out bits,
+FID vs rFID) and prints it.
 """
 
 from __future__ import annotations
 
-import json
-import sys
+import argparse
 from pathlib import Path
 
+from common import (
+    RECIPES,
+    RESULTS,
+    RUNS,
+    dataset_arguments,
+    machine,
+    read_json,
+    relative,
+    run_script,
+    write_report,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import encode_dataset  # noqa: E402
-import evaluate  # noqa: E402
-import train_prior  # noqa: E402
-from bench_tokenizer_recipe import machine  # noqa: E402
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", type=Path, default=RECIPES / "ar_fashion_mnist.args", help="Prior recipe.")
+    parser.add_argument("--runs_dir", type=Path, default=RUNS, help="Holds the tokenizer run `recipe`; runs go here.")
+    parser.add_argument("--num_samples", type=int, default=10000, help="Samples scored per setting.")
+    parser.add_argument("--guidance_scale", type=float, default=1.5, help="The guided setting scored.")
+    parser.add_argument("--results_file", type=Path, default=RESULTS / "prior_recipe.json")
+    return parser.parse_args(argv)
 
 
-RUNS = ROOT / "benchmarks" / "results" / "runs"
-RECIPE = ROOT / "examples" / "recipes" / "ar_fashion_mnist.args"
-GUIDANCE = 1.5  # the recipe's sampling setting (a sweep of 1, 1.5, 2 on 10,000 samples picked it)
+def evaluate(output_dir: Path, *argv) -> dict:
+    """examples/evaluate.py's results for `argv`, run into `output_dir`."""
+    run_script("evaluate", *argv, "--output_dir", output_dir)
+    return read_json(output_dir / "results.json", "examples/evaluate.py")
 
 
 def main() -> None:
-    tokenizer, tokens, pipeline = RUNS / "recipe", RUNS / "tokens", RUNS / "ar"
+    args = parse_args()
+    runs = args.runs_dir
+    tokenizer, tokens, pipeline = runs / "recipe", runs / "tokens", runs / "ar"
     if not (tokenizer / "config.json").is_file():
-        raise SystemExit(f"No tokenizer at {tokenizer}: run benchmarks/bench_tokenizer_recipe.py first.")
-    encode_dataset.main(
-        encode_dataset.parse_args(["--vqvae_name_or_path", str(tokenizer), "--output_dir", str(tokens)])
-    )
-    trained = train_prior.main(
-        train_prior.parse_args(
-            [
-                f"@{RECIPE}",
-                "--vqvae_name_or_path",
-                str(tokenizer),
-                "--tokens_dir",
-                str(tokens),
-                "--output_dir",
-                str(pipeline),
-                "--report_to",
-                "none",
-            ]
-        )  # fmt: skip
-    )
-    reconstruction = evaluate.main(
-        evaluate.parse_args(["--tokenizer", str(tokenizer), "--output_dir", str(RUNS / "eval-tokenizer")])
-    )
-    samples = evaluate.main(
-        evaluate.parse_args(
-            ["--pipeline", str(pipeline), "--num_samples", "10000", "--output_dir", str(RUNS / "eval-ar")]
-        )
-    )
-    guided = evaluate.main(
-        evaluate.parse_args(
-            [
-                "--pipeline",
-                str(pipeline),
-                "--num_samples",
-                "10000",
-                "--guidance_scale",
-                str(GUIDANCE),
-                "--output_dir",
-                str(RUNS / f"eval-ar-g{GUIDANCE}-t1.0"),
-            ]
-        )  # fmt: skip
-    )
+        raise SystemExit(f"No tokenizer at {relative(tokenizer)}: run benchmarks/bench_tokenizer_recipe.py first.")
+    data = dataset_arguments(tokenizer)
+    run_script("encode_dataset", "--vqvae_name_or_path", tokenizer, "--output_dir", tokens, *data)
+    run_script("train_prior", f"@{relative(args.recipe)}", "--vqvae_name_or_path", tokenizer, "--tokens_dir", tokens,
+               "--output_dir", pipeline, "--report_to", "none")  # fmt: skip
+    trained = read_json(pipeline / "eval_results.json", "examples/train_prior.py")
+    scoring = dataset_arguments(tokenizer, scoring=True)  # scored at the tokenizer's resolution and channels
+    reconstruction = evaluate(runs / "eval-tokenizer", "--tokenizer", tokenizer, *scoring)
+    sampled = ["--pipeline", pipeline, "--num_samples", args.num_samples, *scoring]
+    samples = evaluate(runs / "eval-ar", *sampled)
+    guided = evaluate(runs / f"eval-ar-g{args.guidance_scale:g}", *sampled, "--guidance_scale", args.guidance_scale)
+    rfid = reconstruction["metrics"]["fid"]
     report = {
         "benchmark": "prior_recipe",
         "machine": machine(),
+        "scored": {"pipeline": pipeline, "tokenizer": tokenizer},
+        "settings": vars(args),
         "train_minutes": trained["train_minutes"],
         "prior": trained,
-        "tokenizer_rfid": reconstruction["metrics"]["fid"],
+        "tokenizer_rfid": rfid,
+        "tokenizer_evaluation": {
+            "num_images": reconstruction["metrics"]["num_samples"],
+            "settings": reconstruction["settings"],
+            "command": reconstruction["command"],
+        },
         "samples": samples["metrics"],
-        "sampling": samples["timings"] | {"settings": samples["settings"]},
-        "fid_over_rfid": samples["metrics"]["fid"] / reconstruction["metrics"]["fid"],
+        "sampling": samples["timings"] | {"settings": samples["settings"], "command": samples["command"]},
+        "fid_over_rfid": samples["metrics"]["fid"] / rfid,
         "guided": {
-            "guidance_scale": GUIDANCE,
+            "guidance_scale": args.guidance_scale,
             "samples": guided["metrics"],
-            "fid_over_rfid": guided["metrics"]["fid"] / reconstruction["metrics"]["fid"],
+            "sampling": guided["timings"] | {"settings": guided["settings"], "command": guided["command"]},
+            "fid_over_rfid": guided["metrics"]["fid"] / rfid,
         },
     }
-    results = ROOT / "benchmarks" / "results" / "prior_recipe.json"
-    results.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(args.results_file, report)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Autoregressive sampling speed on the Fashion-MNIST grid (7x7 tokens, 256 codes, 10 classes): the pipeline's
-KV-cached loop vs full recompute at every step (the original method), measured side by side at the same batch.
+"""Autoregressive sampling speed of a trained pipeline's prior on its own grid (the prior's config: grid, codes,
+classes): the pipeline's KV-cached loop vs full recompute at every step (the original method), measured side by side
+at the same batch. Speed does not depend on the weights, only on the prior's size and grid.
 
-    python benchmarks/bench_ar_sampling.py [--pipeline outputs/ar-pipeline] [--batch_size 64]
+    python benchmarks/bench_ar_sampling.py [--pipeline benchmarks/results/runs/ar] [--batch_size 64] [--threads 1]
 
-Without --pipeline a prior of the recipe's size with random weights is timed (speed does not depend on the weights).
 Writes benchmarks/results/ar_sampling.json (ar_sampling_threads<N>.json with --threads N, a `_omp_passive` suffix
 when OMP_WAIT_POLICY=PASSIVE); prints it. Run it alone, under OpenMP's default wait policy: PASSIVE (right when
 several torch processes share the cores) wakes sleeping threads for each of the cached loop's small ops.
@@ -13,22 +13,17 @@ several torch processes share the cores) wakes sleeping threads for each of the 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, RUNS, machine, write_report
 from transformers import GPT2LMHeadModel
 
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_tokenizer_recipe import machine  # noqa: E402
-
-from hf_vqgen import TokenLayout  # noqa: E402
-from hf_vqgen.pipelines.autoregressive_sampling import (  # noqa: E402
+from hf_vqgen import TokenLayout
+from hf_vqgen.pipelines.autoregressive_sampling import (
     build_input_ids,
     next_tokens,
     sample_with_cache,
@@ -36,16 +31,8 @@ from hf_vqgen.pipelines.autoregressive_sampling import (  # noqa: E402
 )
 
 
-def load_prior(pipeline_path: str | None, n_layer: int, n_head: int, n_embd: int) -> GPT2LMHeadModel:
-    if pipeline_path:
-        return GPT2LMHeadModel.from_pretrained(Path(pipeline_path) / "prior").eval()
-    layout = TokenLayout(num_codes=256, grid_height=7, grid_width=7, num_classes=10)
-    torch.manual_seed(0)
-    return GPT2LMHeadModel(layout.gpt2_config(n_layer, n_head, n_embd)).eval()
-
-
 def time_sampler(sampler, prior, layout: TokenLayout, batch_size: int, guidance_scale: float, repeats: int) -> float:
-    labels = torch.arange(batch_size) % layout.num_classes
+    labels = torch.arange(batch_size) % layout.num_classes if layout.num_classes else None
     input_ids = build_input_ids(layout, batch_size, labels, None, guided=guidance_scale != 1.0)
     mask, generator = layout.code_mask(), torch.Generator().manual_seed(0)
 
@@ -61,26 +48,35 @@ def time_sampler(sampler, prior, layout: TokenLayout, batch_size: int, guidance_
     return sorted(seconds)[len(seconds) // 2]
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pipeline", default=None)
+    parser.add_argument("--pipeline", type=Path, default=RUNS / "ar", help="A saved autoregressive pipeline folder.")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--n_layer", type=int, default=4)
-    parser.add_argument("--n_head", type=int, default=8)
-    parser.add_argument("--n_embd", type=int, default=256)
+    parser.add_argument("--guidance_scales", type=float, nargs="+", default=[1.0, 2.0])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice).")
-    args = parser.parse_args()
+    parser.add_argument("--results_dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if not (args.pipeline / "prior" / "config.json").is_file():
+        parser.error(f"no autoregressive pipeline in {args.pipeline}: run benchmarks/bench_ar_recipe.py first")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-
-    prior = load_prior(args.pipeline, args.n_layer, args.n_head, args.n_embd)
+    prior = GPT2LMHeadModel.from_pretrained(args.pipeline / "prior").eval()
     layout = TokenLayout.from_config(prior.config)
-    report = {"benchmark": "ar_sampling", "machine": machine(), "batch_size": args.batch_size}
+    report = {"benchmark": "ar_sampling", "machine": machine(), "scored": args.pipeline, "settings": vars(args)}
+    report["batch_size"] = args.batch_size
     report["prior_parameters"] = sum(p.numel() for p in prior.parameters())
     report["num_tokens"] = layout.num_tokens
+    report["grid"] = [layout.grid_height, layout.grid_width]
     with torch.no_grad():
-        for guidance_scale in (1.0, 2.0):
+        for guidance_scale in args.guidance_scales:
+            if guidance_scale != 1.0 and not layout.num_classes:
+                continue  # guidance needs a class-conditional prior
             cached = time_sampler(sample_with_cache, prior, layout, args.batch_size, guidance_scale, args.repeats)
             full = time_sampler(sample_with_recompute, prior, layout, args.batch_size, guidance_scale, args.repeats)
             report[f"guidance_{guidance_scale:g}"] = {
@@ -88,14 +84,11 @@ def main() -> None:
                 "recompute_images_per_s": args.batch_size / full,
                 "speedup": full / cached,
             }
-    results = ROOT / "benchmarks" / "results"
-    results.mkdir(parents=True, exist_ok=True)
     name = "ar_sampling" if args.threads is None else f"ar_sampling_threads{args.threads}"
     if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
         print("OMP_WAIT_POLICY=PASSIVE: the cached loop's small ops pay a thread wake-up each.", file=sys.stderr)
         name += "_omp_passive"
-    (results / f"{name}.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(args.results_dir / f"{name}.json", report)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Throughput of the tokenizer, measured side by side in one run: tokenization (encode_to_ids, no grad, images/s)
-per batch size, and training (samples/s) of the recipe configuration. Later priors add their sampling here.
+"""Throughput of a trained tokenizer, measured side by side in one run: tokenization (encode_to_ids, no grad,
+images/s) per batch size, and training steps (samples/s) at the batch size it was trained with. Images are random,
+at the tokenizer's own resolution and channel count (its config).
 
     python benchmarks/bench_throughput.py [--tokenizer benchmarks/results/runs/recipe]
 
@@ -11,25 +12,14 @@ benchmarks/results/throughput.json and throughput.png (images/s vs batch size).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from functools import partial
 from pathlib import Path
 
 import torch
+from common import RESULTS, RUNS, machine, training_record, write_report
 
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "examples"))
-import train_vqvae  # noqa: E402
-from bench_tokenizer_recipe import RECIPE, machine  # noqa: E402
-
-from hf_vqgen import VQVAEModel  # noqa: E402
-
-
-RESULTS = ROOT / "benchmarks" / "results"
+from hf_vqgen import VQVAEModel
 
 
 def timed(fn, repeats: int) -> float:
@@ -43,11 +33,17 @@ def timed(fn, repeats: int) -> float:
     return sorted(seconds)[len(seconds) // 2]
 
 
+def random_images(model: VQVAEModel, batch_size: int) -> torch.Tensor:
+    """(B, C, H, W) in [-1, 1] at the tokenizer's resolution and channel count."""
+    size = model.config.sample_size
+    return torch.rand(batch_size, model.config.in_channels, size, size) * 2 - 1
+
+
 def tokenization_rows(model: VQVAEModel, batch_sizes: list[int], repeats: int) -> list[dict]:
     model.eval()
     rows = []
     for batch_size in batch_sizes:
-        images = torch.rand(batch_size, model.config.in_channels, 28, 28) * 2 - 1
+        images = random_images(model, batch_size)
         encode = timed(partial(model.encode_to_ids, images), repeats)
         token_ids = model.encode_to_ids(images)
         decode = timed(partial(model.decode_ids, token_ids), repeats)
@@ -64,7 +60,7 @@ def tokenization_rows(model: VQVAEModel, batch_sizes: list[int], repeats: int) -
 def training_row(model: VQVAEModel, batch_size: int, repeats: int) -> dict:
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    images = torch.rand(batch_size, model.config.in_channels, 28, 28) * 2 - 1
+    images = random_images(model, batch_size)
 
     def step():
         output = model(images)
@@ -91,29 +87,43 @@ def plot(rows: list[dict], path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--tokenizer", default=None, help="A trained tokenizer folder (default: a fresh recipe model)."
-    )
+    parser.add_argument("--tokenizer", type=Path, default=RUNS / "recipe", help="A trained tokenizer folder.")
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=[16, 64, 256, 1024])
+    parser.add_argument(
+        "--train_batch_size", type=int, default=None, help="Default: the batch the tokenizer was trained with."
+    )
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--results_dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if not (args.tokenizer / "config.json").is_file():
+        parser.error(f"no tokenizer in {args.tokenizer}: run benchmarks/bench_tokenizer_recipe.py or pass --tokenizer")
+    if args.train_batch_size is None:
+        args.train_batch_size = training_record(args.tokenizer).get("hyperparameters", {}).get("train_batch_size")
+        if args.train_batch_size is None:
+            parser.error(f"{args.tokenizer} has no model_card.json naming its batch size: pass --train_batch_size")
+    return args
 
-    recipe_args = train_vqvae.parse_args([f"@{RECIPE}"])
-    model = VQVAEModel.from_pretrained(args.tokenizer) if args.tokenizer else train_vqvae.build_model(recipe_args)
+
+def main() -> None:
+    args = parse_args()
+    model = VQVAEModel.from_pretrained(args.tokenizer)
+    height, width = model.latent_shape
     report = {
         "benchmark": "throughput",
         "machine": machine(),
-        "tokenizer": args.tokenizer or "recipe config, untrained",
+        "scored": args.tokenizer,
+        "settings": vars(args),
+        "tokenizer": args.tokenizer,
+        "image_size": [model.config.in_channels, model.config.sample_size, model.config.sample_size],
+        "grid": [height, width],
     }
     with torch.no_grad():
         report["tokenization"] = tokenization_rows(model, args.batch_sizes, args.repeats)
-    report["training"] = training_row(model, recipe_args.train_batch_size, args.repeats)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "throughput.json").write_text(json.dumps(report, indent=2))
-    plot(report["tokenization"], RESULTS / "throughput.png")
-    print(json.dumps(report, indent=2))
+    report["training"] = training_row(model, args.train_batch_size, args.repeats)
+    write_report(args.results_dir / "throughput.json", report)
+    plot(report["tokenization"], args.results_dir / "throughput.png")
 
 
 if __name__ == "__main__":

@@ -1,33 +1,32 @@
 #!/usr/bin/env python
-"""Calibration of the distribution metrics on Fashion-MNIST: what FID / KID / precision / recall read for real
-images (train split vs the test split: the floor a perfect generator reaches) and for blurred and noisy copies.
+"""Calibration of the distribution metrics on a dataset (default Fashion-MNIST): what FID / KID / precision / recall
+read for real images (train split vs the test split: the floor a perfect generator reaches) and for blurred and noisy
+copies.
 
-    python benchmarks/calibrate_metrics.py [--feature_extractor benchmarks/assets/fashion_mnist_classifier]
+    python benchmarks/calibrate_metrics.py [--tokenizer benchmarks/results/runs/recipe]
+    python benchmarks/calibrate_metrics.py --dataset_name fashion_mnist --resolution 28 --num_channels 1
 
-Writes benchmarks/results/metric_calibration.json and .md (a table) and prints the JSON.
+Images are scored on the dataset the tokenizer `--tokenizer` was trained on, at its resolution and channel count (the
+scale the generators are scored at), else as given. Writes benchmarks/results/metric_calibration.json and .md (a
+table) and prints the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from common import RESULTS, RUNS, calibration_table, dataset_arguments, machine, write_report
+
+from hf_vqgen import VQVAEModel
+from hf_vqgen.evaluation import score_images
+from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
 
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_tokenizer_recipe import machine  # noqa: E402
-
-from hf_vqgen.evaluation import score_images  # noqa: E402
-from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images  # noqa: E402
-
-
-COLUMNS = ("fid", "kid", "precision", "recall", "classifier_score")
+ASSETS = Path(__file__).resolve().parent / "assets"
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -58,41 +57,54 @@ def candidate_sets(train: torch.Tensor, test: torch.Tensor) -> dict[str, torch.T
     }
 
 
-def markdown_table(rows: dict[str, dict]) -> str:
-    lines = ["| image set (vs the 10k test split) | n | FID | KID | precision | recall | classifier score |"]
-    lines.append("|---|---|---|---|---|---|---|")
-    for name, metrics in rows.items():
-        # FID and KID of identical sets come out as -0.00 or so from float error: shown as 0
-        cells = [f"{metrics[c]:.4f}" if c == "kid" else f"{metrics[c]:.2f}" for c in COLUMNS]
-        cells = [cell.replace("-0.00", "0.00") if set(cell) <= set("-0.") else cell for cell in cells]
-        lines.append(f"| {name} | {metrics['num_samples']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset_name", default=None, help="Default: the one --tokenizer was trained on.")
+    parser.add_argument("--tokenizer", type=Path, default=RUNS / "recipe", help="Its config sets the image size.")
+    parser.add_argument("--resolution", type=int, default=None, help="Without a --tokenizer folder.")
+    parser.add_argument("--num_channels", type=int, default=None, choices=(1, 3), help="Without a --tokenizer folder.")
+    parser.add_argument(
+        "--feature_extractor", default=None, help="Default: benchmarks/assets/<dataset_name>_classifier."
+    )
+    parser.add_argument("--num_images", type=int, default=10000)
+    parser.add_argument("--results_dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if (args.tokenizer / "config.json").is_file():
+        config = VQVAEModel.load_config(args.tokenizer)
+        args.resolution = args.resolution or config["sample_size"]
+        args.num_channels = args.num_channels or config["in_channels"]
+        dataset = dataset_arguments(args.tokenizer, scoring=True)
+        args.dataset_name = args.dataset_name or (dataset[1] if dataset else None)
+    else:
+        args.tokenizer = None
+    if args.resolution is None or args.num_channels is None or args.dataset_name is None:
+        parser.error("no trained tokenizer at --tokenizer: pass --dataset_name, --resolution and --num_channels")
+    args.feature_extractor = args.feature_extractor or str(ASSETS / f"{args.dataset_name}_classifier")
+    return args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--feature_extractor", default=str(ROOT / "benchmarks" / "assets" / "fashion_mnist_classifier")
-    )
-    parser.add_argument("--num_images", type=int, default=10000)
-    parser.add_argument("--results_dir", default=str(ROOT / "benchmarks" / "results"))
-    args = parser.parse_args()
-
+    args = parse_args()
     extractor = load_feature_extractor(args.feature_extractor)
-    train = load_split_images("fashion_mnist", "train", 28, 1, args.num_images)
-    test = load_split_images("fashion_mnist", "test", 28, 1, args.num_images)
+    size = (args.resolution, args.num_channels, args.num_images)
+    train = load_split_images(args.dataset_name, "train", *size)
+    test = load_split_images(args.dataset_name, "test", *size)
     rows, start = {}, time.monotonic()
     for name, images in candidate_sets(train, test).items():
-        rows[name] = score_images(images, extractor, "fashion_mnist", "test", max_reference=args.num_images)
-    report = {"benchmark": "metric_calibration", "machine": machine(), "seconds": time.monotonic() - start}
-    report["feature_extractor"] = args.feature_extractor
-    report["rows"] = rows
-    results_dir = Path(args.results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / "metric_calibration.json").write_text(json.dumps(report, indent=2))
-    (results_dir / "metric_calibration.md").write_text(markdown_table(rows) + "\n")
-    print(json.dumps(report, indent=2))
-    print(markdown_table(rows))
+        rows[name] = score_images(images, extractor, args.dataset_name, "test", max_reference=args.num_images)
+    report = {
+        "benchmark": "metric_calibration",
+        "machine": machine(),
+        "scored": args.dataset_name,  # its train split, real and degraded, vs its test split
+        "settings": vars(args),
+        "seconds": time.monotonic() - start,
+        "feature_extractor": args.feature_extractor,
+        "rows": rows,
+    }
+    write_report(args.results_dir / "metric_calibration.json", report)
+    table = calibration_table(rows, args.num_images)
+    (args.results_dir / "metric_calibration.md").write_text(table + "\n")
+    print(table)
 
 
 if __name__ == "__main__":

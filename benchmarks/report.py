@@ -1,113 +1,349 @@
 #!/usr/bin/env python
-"""Collect benchmarks/results/*.json into benchmarks/results/README.md (tables) and a quality-vs-time plot.
+"""Collect benchmarks/results/*.json into benchmarks/results/README.md (every table, each naming what it scored,
+with which settings, by which command; then the measurement log in benchmarks/results/NOTES.md) and a
+quality-vs-speed plot. Reads the JSON files only: it needs no model and no `runs/` folder.
 
-python benchmarks/report.py
+    python benchmarks/report.py   # the last step of `make bench`
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
+from common import RESULTS, calibration_table
 
-RESULTS = Path(__file__).resolve().parent / "results"
+
+NOTES = "NOTES.md"  # the measurement log: prose that no JSON can generate
+HEADER = """# Benchmark results
+
+Written by `benchmarks/report.py` from the JSON files beside it: `make bench` runs every benchmark, then the report;
+`python benchmarks/report.py` only renders it again. Each JSON names what it scored (`scored`: repo-relative paths or
+repo ids), its `settings`, the `command` that produced it and the machine; results committed before those fields
+existed say in their `provenance` how the fields were added. The runs themselves (`benchmarks/results/runs/`) are not
+committed.
+"""
 
 
-def _load(name: str) -> dict | None:
-    path = RESULTS / f"{name}.json"
+# helpers
+
+
+def load(results: Path, name: str) -> dict | None:
+    path = results / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def table(header: str, rows: list[list]) -> list[str]:
+    """A markdown table: `header` is its first row ("a | b | c"), `rows` the cells."""
+    lines = [f"| {header} |", "|" + "---|" * len(header.split(" | "))]
+    return lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+
+
+def code(value) -> str:
+    """What a results file scored, for a table: `path`, `a`, `b` (a description stays plain text)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    values = value if isinstance(value, list) else [value]
+    return ", ".join(str(item) if " " in str(item) else f"`{item}`" for item in values)
+
+
+def source(name: str, report: dict) -> str:
+    """The line under a table naming its JSON, what it scored and the command."""
+    line = f"`{name}.json`: scored {code(report.get('scored', 'not recorded'))}; `{report.get('command', '?')}`"
+    return line + (" (see its `provenance`)." if "provenance" in report else ".")
+
+
+def number(value, digits: int = 2) -> str:
+    return "–" if value is None or value != value else f"{value:.{digits}f}"  # None / NaN: not measured
+
+
+def machine_line(report: dict) -> str:
+    machine = report["machine"]
+    return (
+        f"{machine['cpu']}, {machine['torch_threads']} torch threads, OpenMP wait policy "
+        f"{machine.get('omp_wait_policy', 'not recorded')}, torch {machine['torch']}"
+    )
+
+
+# labels: read from each result's recorded settings
+
+
+def sampling_label(settings: dict, corruption: str | None = None) -> str:
+    """E.g. "GPT-2 prior, guidance 1.5" or "discrete diffusion (absorbing), 8 steps, guidance 2", from the settings
+    examples/evaluate.py records."""
+    if settings.get("pipeline_class") == "DiscreteDiffusionPipeline":
+        kind = "discrete diffusion" + (f" ({corruption})" if corruption else "")
+        parts = [kind, f"{settings['num_inference_steps']} steps"]
+    else:
+        parts = ["GPT-2 prior"]
+    parts.append(f"guidance {settings['guidance_scale']:g}")
+    if settings.get("temperature", 1.0) != 1.0:
+        parts.append(f"temperature {settings['temperature']:g}")
+    for key in ("top_k", "top_p"):
+        if settings.get(key) is not None:
+            parts.append(f"{key.replace('_', '-')} {settings[key]:g}")
+    return ", ".join(parts)
+
+
+def evaluator_line(settings: dict) -> str:
+    return (
+        f"examples/evaluate.py, seed {settings['seed']}, classes cycled evenly, vs the {settings['dataset_name']} "
+        f"{settings['split']} split, features of `{settings['feature_extractor']}`"
+    )
+
+
+# sections, one per benchmark
+
+
 def tokenizer_section(report: dict) -> list[str]:
+    rows = []
+    for name, run in report["variants"].items():
+        codes = run.get("tokenizer", {}).get("num_codes")
+        used = f"{run['codebook_usage']:.0%}" + (f" of {codes}" if codes else "")
+        rows.append([name, code(run.get("scored", "?")), run["train_steps"], f"{run['train_minutes']:.1f}",
+                     f"{run['psnr']:.2f}", number(run.get("ssim"), 3), used, f"{run['perplexity']:.0f}"])  # fmt: skip
+    split = next(iter(report["variants"].values())).get("eval_split", "test")
+    header = "variant | scored | steps | minutes | PSNR (dB) | SSIM | codes used | perplexity"
     lines = [
         "## Tokenizer recipe",
         "",
-        "| variant | steps | minutes | test PSNR (dB) | SSIM | codes used | perplexity |",
+        *table(header, rows),
+        "",
+        f"On the full {split} split. " + source("tokenizer_recipe", report),
     ]
-    lines.append("|---|---|---|---|---|---|---|")
-    for name, run in report["variants"].items():
-        ssim = f"{run['ssim']:.3f}" if "ssim" in run else "–"
-        lines.append(
-            f"| {name} | {run['train_steps']} | {run['train_minutes']:.1f} | {run['psnr']:.2f} | {ssim} "
-            f"| {run['codebook_usage']:.0%} | {run['perplexity']:.0f} |"
-        )
+    if "note" in report:
+        lines += ["", f"Note recorded with the results: {report['note']}"]
     return lines
 
 
 def throughput_section(report: dict) -> list[str]:
-    lines = ["## Tokenizer throughput", "", "| batch size | encode images/s | decode images/s |", "|---|---|---|"]
-    lines += [
-        f"| {row['batch_size']} | {row['encode_images_per_s']:.0f} | {row['decode_images_per_s']:.0f} |"
+    size = report.get("image_size")
+    shape = f" on {size[1]}×{size[2]}×{size[0]} images" if size else ""
+    rows = [
+        [row["batch_size"], f"{row['encode_images_per_s']:.0f}", f"{row['decode_images_per_s']:.0f}"]
         for row in report["tokenization"]
     ]
     training = report["training"]
-    lines += ["", f"Training: {training['train_samples_per_s']:.0f} samples/s at batch {training['batch_size']}."]
-    return lines
+    return [
+        f"## Tokenizer throughput{shape}",
+        "",
+        *table("batch size | encode images/s | decode images/s", rows),
+        "",
+        f"Training: {training['train_samples_per_s']:.0f} samples/s at batch {training['batch_size']}. "
+        f"{machine_line(report)}. " + source("throughput", report),
+    ]
 
 
-def generator_rows() -> list[dict]:
-    """One row per generator benchmark present: name, train minutes, metrics, sampling images/s."""
+def prior_section(report: dict, tokenizer_eval: dict | None) -> list[str]:
+    settings, rfid = report["sampling"]["settings"], report["tokenizer_rfid"]
+    floor = "tokenizer reconstructions (rFID, the floor for any prior on these tokens)"
+    if tokenizer_eval is not None:
+        m = tokenizer_eval["metrics"]
+        rows = [[floor, f"{m['fid']:.2f}", 1, f"{m['kid']:.4f}", f"{m['precision']:.2f}", f"{m['recall']:.2f}", "–"]]
+    else:
+        rows = [[floor, f"{rfid:.2f}", 1, "", "", "", "–"]]
+    entries = [(settings, report["samples"])]
+    entries += [(settings | entry, entry["samples"]) for entry in report.get("sweep", []) if entry.get("samples")]
+    if "guided" in report:
+        guided = report["guided"]
+        entries.append((guided.get("sampling", {}).get("settings", settings | guided), guided["samples"]))
+    for index, (entry, m) in enumerate(entries):
+        label = f"GPT-2 prior, guidance {entry['guidance_scale']:g}, temperature {entry['temperature']:g}"
+        bits = f"{m['bits_per_token']:.2f} ({m['bits_per_image']:.0f} bits / image)" if index == 0 else ""
+        rows.append([label, f"{m['fid']:.2f}", f"{m['fid'] / rfid:.2f}", f"{m['kid']:.4f}", f"{m['precision']:.2f}",
+                     f"{m['recall']:.2f}", bits])  # fmt: skip
+    header = " | FID | FID / rFID | KID | precision | recall | held-out bits / token"
+    return [
+        "## Autoregressive prior",
+        "",
+        f"{report['prior']['train_steps']} training steps, {report['train_minutes']:.1f} minutes; "
+        f"{settings['num_samples']} samples scored by {evaluator_line(settings)}.",
+        "",
+        *table(header, rows),
+        "",
+        source("prior_recipe", report),
+    ]
+
+
+def ar_sampling_section(reports: dict[str, dict]) -> list[str]:
     rows = []
-    prior = _load("prior_recipe")
-    if prior is not None:
-        minutes = prior["train_minutes"] + _load("tokenizer_recipe")["variants"]["recipe"]["train_minutes"]
-        rows.append({"name": "VQ-VAE + GPT-2 prior (recipes)", "minutes": minutes, "metrics": prior["samples"],
-                     "images_per_second": prior["sampling"]["images_per_second"]})  # fmt: skip
-        if "guided" in prior:
-            rows.append({"name": f"VQ-VAE + GPT-2 prior, guidance {prior['guided']['guidance_scale']}",
-                         "minutes": minutes, "metrics": prior["guided"]["samples"],
-                         "images_per_second": float("nan")})  # fmt: skip
-        # the same pipelines scored at the baseline's sample count (FID is biased upwards at small n)
-        for name, label in (("eval_ar_2k", "GPT-2 prior"), ("eval_ar_guided_2k", "GPT-2 prior, guidance 1.5"),
-                            ("eval_diffusion_2k", "discrete diffusion (absorbing, 16 steps)")):  # fmt: skip
-            small = _load(name)
-            if small is not None:
-                rows.append({"name": f"VQ-VAE + {label}", "minutes": minutes, "metrics": small["metrics"],
-                             "images_per_second": small["timings"]["images_per_second"]})  # fmt: skip
-    diffusion = _load("diffusion_recipe")
-    if diffusion is not None and prior is not None:
-        for row in diffusion["rows"][1:]:
-            name = f"VQ-VAE + discrete diffusion, {row['prior']}, {row['steps']} steps"
-            metrics = {"num_samples": diffusion["num_samples"]} | row
-            rows.append({"name": name, "minutes": row["train_minutes"] + minutes - prior["train_minutes"],
-                         "metrics": metrics, "images_per_second": row["images_per_second_batch100"]})  # fmt: skip
-    baseline = _load("baseline_ddpm")
-    if baseline is not None:
-        rows.append({"name": "pixel DDPM baseline (UNet2DModel, DDIM-50)", "minutes": baseline["training"]["train_minutes"],
-                     "metrics": baseline["metrics"], "images_per_second": baseline["sampling"]["images_per_second"]})  # fmt: skip
-    return rows
-
-
-def _speed(images_per_second: float) -> str:
-    return "–" if images_per_second != images_per_second else f"{images_per_second:.1f}"  # NaN: not timed
-
-
-def generation_section(rows: list[dict]) -> list[str]:
-    lines = ["## Generators (same evaluator; compare at equal n)", ""]
-    lines += ["| model | train minutes | n | FID | KID | precision | recall | sampling images/s |"]
-    lines.append("|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        m = row["metrics"]
-        lines.append(
-            f"| {row['name']} | {row['minutes']:.1f} | {m['num_samples']} | {m['fid']:.2f} | {m['kid']:.4f} "
-            f"| {m['precision']:.2f} | {m['recall']:.2f} | {_speed(row['images_per_second'])} |"
-        )
-    return lines
+    for name, report in reports.items():
+        machine = report["machine"]
+        for key, row in report.items():
+            if key.startswith("guidance_"):
+                rows.append([f"`{name}.json`", machine["torch_threads"], machine.get("omp_wait_policy", "?"),
+                             report["batch_size"], key.removeprefix("guidance_"),
+                             f"{row['kv_cache_images_per_s']:.1f}", f"{row['recompute_images_per_s']:.1f}",
+                             f"{row['speedup']:.1f}×"])  # fmt: skip
+    header = (
+        "results | torch threads | OpenMP wait policy | batch | guidance | KV cache images/s | "
+        "recompute images/s | speedup"
+    )
+    lines = ["## Autoregressive sampling: KV cache vs full recompute", "", *table(header, rows), ""]
+    return lines + [f"- {source(name, report)}" for name, report in reports.items()]
 
 
 def diffusion_section(report: dict) -> list[str]:
     lines = ["## Discrete diffusion vs the autoregressive prior (same tokens, same training steps)", ""]
-    lines += ["| prior | steps | train minutes | FID | FID / AR | precision | recall "
-              "| images/s, batch 100 | images/s, batch 1 |"]  # fmt: skip
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+    evaluation = report.get("settings", {}).get("evaluation")
+    if evaluation:
+        lines += [
+            f"{report['train_steps']} training steps each; {report['num_samples']} samples per row scored by "
+            f'{evaluator_line(evaluation)}; sampling timed with `output_type="token_ids"`.',
+            "",
+        ]
+    rows = []
     for row in report["rows"]:
-        ratio = f"{row['fid_over_ar']:.2f}" if "fid_over_ar" in row else "1"
-        lines.append(
-            f"| {row['prior']} | {row['steps']} | {row['train_minutes']:.1f} | {row['fid']:.2f} | {ratio} "
-            f"| {row['precision']:.2f} | {row['recall']:.2f} | {row['images_per_second_batch100']:.1f} "
-            f"| {row['images_per_second_batch1']:.1f} |"
-        )
+        rows.append([row["prior"], code(row.get("scored", "?")), row["steps"], f"{row.get('guidance_scale', 1.0):g}",
+                     f"{row['train_minutes']:.1f}", f"{row['fid']:.2f}", number(row.get("fid_over_ar", 1.0)),
+                     f"{row['precision']:.2f}", f"{row['recall']:.2f}", f"{row['images_per_second_batch100']:.1f}",
+                     f"{row['images_per_second_batch1']:.1f}"])  # fmt: skip
+    header = (
+        "prior | scored | steps | guidance | train minutes | FID | FID / AR | precision | recall | "
+        "images/s, batch 100 | images/s, batch 1"
+    )
+    lines += [*table(header, rows), "", source("diffusion_recipe", report)]
+    if "retime_command" in report:
+        lines[-1] += f" Sampling speed from `{report['retime_command']}` ({machine_line(report)})."
     return lines + ["", "![FID vs sampling time](fid_vs_sampling_time.png)"]
+
+
+def sweep_section(report: dict) -> list[str]:
+    lines = ["## Discrete-diffusion sampling settings", ""]
+    settings = report.get("settings", {})
+    if settings:
+        lines += [
+            f"Each row: {settings['num_samples']} samples, seed {settings['seed']}, classes cycled evenly, vs "
+            f"the {settings['dataset_name']} test split, features of `{settings['feature_extractor']}`.",
+            "",
+        ]
+    order = sorted(
+        report["rows"], key=lambda r: (r["pipeline"], r["steps"], r["guidance_scale"], r["choice_temperature"])
+    )
+    rows = [
+        [
+            f"`{row['pipeline']}`",
+            row["steps"],
+            f"{row['temperature']:g}",
+            f"{row['choice_temperature']:g}",
+            f"{row['guidance_scale']:g}",
+            f"{row['fid']:.2f}",
+            f"{row['precision']:.2f}",
+            f"{row['recall']:.2f}",
+            f"{row['images_per_second']:.1f}",
+        ]
+        for row in order
+    ]
+    header = (
+        "scored | steps | temperature | MaskGIT choice temperature | guidance | FID | precision | recall | images/s"
+    )
+    return lines + [
+        *table(header, rows),
+        "",
+        source("diffusion_sampling_sweep", report) + " Each row records its command.",
+    ]
+
+
+# every generator scored, side by side
+
+
+def training_facts(results: Path) -> tuple[dict, dict]:
+    """Train minutes (tokenizer + prior) of each prior run and the corruption of each diffusion run, by the path
+    the benchmarks that trained them recorded."""
+    tokenizer, prior = load(results, "tokenizer_recipe") or {}, load(results, "prior_recipe") or {}
+    tokenizer_minutes = {run.get("scored"): run["train_minutes"] for run in tokenizer.get("variants", {}).values()}
+    minutes, corruption = {}, {}
+    scored = prior.get("scored", {})
+    chain = tokenizer_minutes.get(scored.get("tokenizer"), 0.0)
+    if scored:
+        minutes[scored["pipeline"]] = chain + prior["train_minutes"]
+    for row in (load(results, "diffusion_recipe") or {}).get("rows", [])[1:]:
+        minutes[row.get("scored")] = chain + row["train_minutes"]
+        corruption[row.get("scored")] = row.get("corruption")
+    return minutes, corruption
+
+
+def generator_rows(results: Path) -> list[dict]:
+    """One row per scored generator setting (name, scored, train minutes, metrics, sampling images/s, its JSON),
+    sorted by sample count, then FID; a setting scored twice at the same n is listed once."""
+    minutes, corruption = training_facts(results)
+    rows, seen = [], set()
+
+    def add(settings: dict, scored: str, metrics: dict, speed: float, name: str) -> None:
+        steps = (
+            settings.get("num_inference_steps") if settings["pipeline_class"] == "DiscreteDiffusionPipeline" else None
+        )
+        key = (scored, steps, settings["guidance_scale"], settings.get("temperature", 1.0), metrics["num_samples"])
+        if key not in seen:
+            seen.add(key)
+            rows.append(
+                {
+                    "name": "VQ-VAE + " + sampling_label(settings, corruption.get(scored)),
+                    "scored": scored,
+                    "minutes": minutes.get(scored),
+                    "metrics": metrics,
+                    "images_per_second": speed,
+                    "source": name,
+                }
+            )
+
+    for path in sorted(results.glob("eval_*.json")):
+        report = json.loads(path.read_text())
+        if report["settings"].get("pipeline"):  # (a tokenizer's reconstructions are in the prior's table)
+            add(
+                report["settings"],
+                report["scored"],
+                report["metrics"],
+                report["timings"]["images_per_second"],
+                path.stem,
+            )
+    diffusion = load(results, "diffusion_recipe") or {"rows": []}
+    for row in diffusion["rows"][1:]:
+        settings = {
+            "pipeline_class": "DiscreteDiffusionPipeline",
+            "num_inference_steps": row["steps"],
+            "guidance_scale": row.get("guidance_scale", 1.0),
+        }
+        metrics = {"num_samples": diffusion["num_samples"]} | row
+        add(settings, row.get("scored"), metrics, row["images_per_second_batch100"], "diffusion_recipe")
+    baseline = load(results, "baseline_ddpm")
+    if baseline is not None:
+        rows.append(
+            {
+                "name": f"pixel DDPM baseline (UNet2DModel, {baseline['sampling']['scheduler']})",
+                "scored": baseline["scored"],
+                "minutes": baseline["training"]["train_minutes"],
+                "metrics": baseline["metrics"],
+                "images_per_second": baseline["sampling"]["images_per_second"],
+                "source": "baseline_ddpm",
+            }
+        )
+    return sorted(rows, key=lambda row: (-row["metrics"]["num_samples"], row["metrics"]["fid"]))
+
+
+def generation_section(rows: list[dict]) -> list[str]:
+    body = []
+    for row in rows:
+        m = row["metrics"]
+        body.append([row["name"], code(row["scored"]), number(row["minutes"], 1), m["num_samples"],
+                     f"{m['fid']:.2f}", f"{m['kid']:.4f}", f"{m['precision']:.2f}", f"{m['recall']:.2f}",
+                     number(row["images_per_second"], 1), f"`{row['source']}.json`"])  # fmt: skip
+    header = (
+        "model | scored | train minutes (tokenizer + prior) | n | FID | KID | precision | recall | "
+        "sampling images/s | results"
+    )
+    return [
+        "## Every generator scored (same evaluator; compare only at equal n)",
+        "",
+        *table(header, body),
+        "",
+        "Sampling images/s: examples/evaluate.py's whole sampling loop at batch 100 (decoding included), except the "
+        'rows from `diffusion_recipe.json` (token ids only, batch 100). Train minutes: "–" where no benchmark '
+        "recorded the run's training.",
+        "",
+        "![FID vs sampling speed](fid_vs_speed.png)",
+    ]
 
 
 def plot_fid_vs_speed(rows: list[dict], path: Path) -> None:
@@ -116,36 +352,76 @@ def plot_fid_vs_speed(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(5, 3.5))
+    n = max(row["metrics"]["num_samples"] for row in rows)
+    figure, axis = plt.subplots(figsize=(6, 4))
     for row in rows:
-        if row["images_per_second"] == row["images_per_second"] and row["metrics"]["num_samples"] >= 10000:
-            axis.scatter(row["images_per_second"], row["metrics"]["fid"], label=row["name"])
-    axis.set(xscale="log", xlabel="sampling images / s (CPU)", ylabel="FID, 10k samples (classifier features)")
-    axis.legend(fontsize=7)
+        if row["images_per_second"] is not None and row["metrics"]["num_samples"] == n:
+            axis.scatter(row["images_per_second"], row["metrics"]["fid"], label=row["name"].replace("VQ-VAE + ", ""))
+    axis.set(xscale="log", xlabel="sampling images / s (CPU)", ylabel=f"FID, n = {n}")
+    axis.legend(fontsize=6)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
 
-def main() -> None:
-    sections = ["# Benchmark results", "", "Written by `benchmarks/report.py` from the JSON files beside it.", ""]
-    builders = {
-        "tokenizer_recipe": tokenizer_section,
-        "throughput": throughput_section,
-        "diffusion_recipe": diffusion_section,
-    }
-    for name, build in builders.items():
-        report = _load(name)
+def calibration_section(report: dict) -> list[str]:
+    settings = report["settings"]
+    return [
+        f"## Metric calibration ({settings['dataset_name']}, features of `{report['feature_extractor']}`)",
+        "",
+        calibration_table(report["rows"], settings.get("num_images")),
+        "",
+        source("metric_calibration", report) + f" {report['seconds']:.0f} s.",
+    ]
+
+
+# the page
+
+
+def tokenizer_evaluation(results: Path, prior: dict) -> dict | None:
+    """examples/evaluate.py's results for the AR benchmark's tokenizer (its rFID, KID, precision, recall)."""
+    tokenizer = prior.get("scored", {}).get("tokenizer")
+    for path in sorted(results.glob("eval_*.json")):
+        report = json.loads(path.read_text())
+        if report["settings"].get("tokenizer") and report.get("scored") == tokenizer:
+            return report
+    return None
+
+
+def build(results: Path) -> list[str]:
+    sections = [HEADER]
+    for name, section in (("tokenizer_recipe", tokenizer_section), ("throughput", throughput_section)):
+        report = load(results, name)
         if report is not None:
-            sections += build(report) + [""]
-    rows = generator_rows()
+            sections += section(report) + [""]
+    prior = load(results, "prior_recipe")
+    if prior is not None:
+        sections += prior_section(prior, tokenizer_evaluation(results, prior)) + [""]
+    sampling = {path.stem: json.loads(path.read_text()) for path in sorted(results.glob("ar_sampling*.json"))}
+    if sampling:
+        sections += ar_sampling_section(sampling) + [""]
+    for name, section in (("diffusion_recipe", diffusion_section), ("diffusion_sampling_sweep", sweep_section)):
+        report = load(results, name)
+        if report is not None:
+            sections += section(report) + [""]
+    rows = generator_rows(results)
     if rows:
-        sections += generation_section(rows) + ["", "![FID vs sampling speed](fid_vs_speed.png)", ""]
-        plot_fid_vs_speed(rows, RESULTS / "fid_vs_speed.png")
-    calibration = RESULTS / "metric_calibration.md"
-    if calibration.is_file():
-        sections += ["## Metric calibration (Fashion-MNIST classifier features)", "", calibration.read_text()]
-    (RESULTS / "README.md").write_text("\n".join(sections))
-    print("\n".join(sections))
+        sections += generation_section(rows) + [""]
+        plot_fid_vs_speed(rows, results / "fid_vs_speed.png")
+    calibration = load(results, "metric_calibration")
+    if calibration is not None:
+        sections += calibration_section(calibration) + [""]
+    if (results / NOTES).is_file():
+        sections += [(results / NOTES).read_text().strip(), ""]
+    return sections
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results_dir", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    text = "\n".join(build(args.results_dir))
+    (args.results_dir / "README.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

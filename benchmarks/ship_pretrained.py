@@ -1,124 +1,221 @@
 #!/usr/bin/env python
-"""Copy the benchmark runs of the README's recipes into `pretrained/` as the shipped Fashion-MNIST pipelines:
-weights in safetensors, a model card with the recipe's command and hyperparameters and the metrics the benchmarks
-measured on these very weights, sample grids, completions, and the reverse-diffusion GIF.
+"""Copy the benchmark runs of the README's recipes into `pretrained/` as the shipped pipelines: weights in
+safetensors, a model card with the run's own training command and hyperparameters (as its training script recorded
+them, the tokenizer named by the run folder it actually used) and the metrics the benchmarks measured on these very
+weights, sample grids, completions, and the reverse-diffusion GIF.
 
     python benchmarks/ship_pretrained.py   # after bench_ar_recipe.py and bench_diffusion_recipe.py
+    python benchmarks/ship_pretrained.py --diffusion_run diffusion-1-4k
+
+Card metrics are merged: on a rerun the figures this script copies are replaced, and figures added since (e.g. by
+`examples/evaluate.py --update_card`) are kept as long as the shipped weights are unchanged. Samples are drawn with
+the settings `make demo` uses (Makefile `demo-shipped`: AR guidance 1.5; diffusion 8 steps, guidance 2).
 
 With `--dtype float16` the weights are stored in half precision (half the size; pipelines still load in float32),
-and the benchmark metrics are not copied, since they were measured on the float32 weights: measure the shipped ones
-with `examples/evaluate.py --update_card`.
+and no metrics are copied, since they were measured on the float32 weights: measure the shipped ones with
+`examples/evaluate.py --update_card`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import hashlib
 import shutil
-import sys
 from pathlib import Path
 
 import torch
+from common import RESULTS, ROOT, RUNS, portable, read_json, relative, run_script, training_record
+
+from hf_vqgen import VQVAEModel, load_pipeline
+from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-import evaluate  # noqa: E402
-import sample  # noqa: E402
-import train_prior  # noqa: E402
-import train_vqvae  # noqa: E402
-
-from hf_vqgen import VQVAEModel, load_pipeline  # noqa: E402
-from hf_vqgen.model_cards import model_facts, training_context, write_model_card  # noqa: E402
-
-
-RUNS = ROOT / "benchmarks" / "results" / "runs"
-RECIPES = ROOT / "examples" / "recipes"
 DTYPES = {"float16": torch.float16, "float32": torch.float32}
-RESULTS = ROOT / "benchmarks" / "results"
-EVALUATOR = (
-    "examples/evaluate.py ({how}): 10,000 samples (seed 0, classes cycled evenly{settings}) vs the Fashion-MNIST "
-    "test split, features of the classifier in benchmarks/assets/fashion_mnist_classifier"
-)
+SCRIPTS = {"tokenizer": "train_vqvae.py", "ar": "train_prior.py", "diffusion": "train_prior.py"}
 
 
-def benchmark_metrics() -> dict:
-    """{kind: {evaluator: metrics}} from the benchmark results of the shipped runs."""
-    ar = json.loads((RESULTS / "prior_recipe.json").read_text())
-    tokenizer = json.loads((RUNS / "recipe" / "eval_results.json").read_text())
-    diffusion = json.loads((RESULTS / "diffusion_recipe.json").read_text())
-    shipped = next(row for row in diffusion["rows"] if row["prior"].startswith("absorbing") and row["steps"] == 16)
-    settings = ar["sampling"]["settings"]
-    return {
-        "tokenizer": {
-            "examples/train_vqvae.py on the 10,000 test images": {
-                key: tokenizer[key] for key in train_vqvae.CARD_METRICS
-            },
-            EVALUATOR.format(how="--tokenizer, reconstructions", settings=""): {"rfid": ar["tokenizer_rfid"]},
-        },
-        "ar": {
-            EVALUATOR.format(
-                how="benchmarks/bench_ar_recipe.py",
-                settings=f", guidance {settings['guidance_scale']}, temperature {settings['temperature']}",
-            ): {key: ar["samples"][key] for key in evaluate.CARD_METRICS if key in ar["samples"]},
-            EVALUATOR.format(
-                how="benchmarks/bench_ar_recipe.py", settings=f", guidance {ar['guided']['guidance_scale']}"
-            ): {key: ar["guided"]["samples"][key] for key in evaluate.CARD_METRICS if key in ar["guided"]["samples"]},
-        },
-        "diffusion": {
-            EVALUATOR.format(how="benchmarks/bench_diffusion_recipe.py", settings=", 16 steps, guidance 1"): {
-                key: shipped[key] for key in ("fid", "kid", "precision", "recall")
-            }
-        },
-    }
-
-
-def ship_tokenizer(source: Path, target: Path, dtype: torch.dtype, metrics: dict) -> None:
-    tokenizer = VQVAEModel.from_pretrained(source).to(dtype)
-    tokenizer.save_pretrained(target)
-    args = train_vqvae.parse_args([f"@{RECIPES / 'vqvae_fashion_mnist.args'}", "--output_dir", str(target)])
-    shutil.copy2(source / "reconstructions.png", target / "reconstructions.png")
-    context = training_context("tokenizer", "train_vqvae.py", args, model_facts(tokenizer), {}, "none")
-    context["metrics"] = metrics
-    write_model_card(target, context)
-
-
-def ship_pipeline(source: Path, target: Path, dtype: torch.dtype, recipe: str, metrics: dict) -> None:
-    pipeline = load_pipeline(source)
-    for component in pipeline.components.values():
-        if isinstance(component, torch.nn.Module):
-            component.to(dtype)
-    pipeline.save_pretrained(target)
-    args = train_prior.parse_args([f"@{RECIPES / recipe}", "--vqvae_name_or_path", "fashion-mnist-tokenizer",
-                                   "--output_dir", str(target)])  # fmt: skip
-    shipped = load_pipeline(target)  # float32 again, as users get it
-    scheduler = getattr(shipped, "scheduler", None)
-    # the recipes' sampling settings: 16 steps for the diffusion prior, guidance 1.5 for the AR prior
-    gif = ["--num_inference_steps", "16", "--gif"] if scheduler is not None else ["--guidance_scale", "1.5"]
-    sample.main(sample.parse_args(["--pipeline", str(target), "--output_dir", str(target), "--samples_per_class",
-                                   "8", "--num_completions", "8", *gif]))  # fmt: skip
-    context = training_context(
-        args.prior_type, "train_prior.py", args, model_facts(shipped.vqvae, shipped.layout, scheduler), {}, "none"
-    )
-    context["metrics"] = metrics
-    write_model_card(target, context)
-
-
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", type=Path, default=ROOT / "pretrained")
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
-    parser.add_argument("--diffusion_run", default="diffusion-1", help="Folder in runs/ of the shipped denoiser.")
-    args = parser.parse_args()
-    dtype = DTYPES[args.dtype]
-    metrics = benchmark_metrics() if dtype == torch.float32 else {"tokenizer": {}, "ar": {}, "diffusion": {}}
-    ship_tokenizer(RUNS / "recipe", args.output_dir / "fashion-mnist-tokenizer", dtype, metrics["tokenizer"])
-    ship_pipeline(RUNS / "ar", args.output_dir / "fashion-mnist-ar", dtype, "ar_fashion_mnist.args", metrics["ar"])
-    diffusion_target = args.output_dir / "fashion-mnist-diffusion"
-    ship_pipeline(
-        RUNS / args.diffusion_run, diffusion_target, dtype, "diffusion_fashion_mnist.args", metrics["diffusion"]
+    parser.add_argument("--runs_dir", type=Path, default=RUNS)
+    parser.add_argument("--results_dir", type=Path, default=RESULTS)
+    parser.add_argument("--tokenizer_run", default="recipe", help="Folder in --runs_dir of the shipped tokenizer.")
+    parser.add_argument("--ar_run", default="ar", help="Folder in --runs_dir of the shipped AR pipeline.")
+    parser.add_argument("--diffusion_run", default="diffusion-1", help="Folder in --runs_dir of the shipped denoiser.")
+    parser.add_argument(
+        "--name_prefix",
+        default=None,
+        help="Shipped folders <prefix>-tokenizer, ...; default: the tokenizer's dataset.",
     )
-    print(f"Shipped to {args.output_dir}")
+    sampling = parser.add_argument_group("the shipped samples (Makefile demo-shipped)")
+    sampling.add_argument("--ar_guidance_scale", type=float, default=1.5)
+    sampling.add_argument("--diffusion_steps", type=int, default=8)
+    sampling.add_argument("--diffusion_guidance_scale", type=float, default=2.0)
+    return parser.parse_args(argv)
+
+
+# the metrics, from the benchmark results that scored these runs
+
+
+def card_metrics(metrics: dict) -> dict:
+    """The figures a card lists: numbers, without spreads and counts."""
+    return {
+        key: value
+        for key, value in metrics.items()
+        if isinstance(value, int | float) and not key.endswith("_std") and not key.startswith("num_")
+    }
+
+
+def evaluator(how: str, what: str, settings: dict, sampling: str = "") -> str:
+    """How a benchmark's figures were measured, as the card's label for them (one card may list several)."""
+    n, classes = settings["num_samples"], ", classes cycled evenly" if settings.get("classes") else ""
+    detail = f" (seed {settings['seed']}{classes}{sampling})" if what == "samples" else ""
+    return (
+        f"examples/evaluate.py ({how}): {n:,} {what}{detail} vs the {settings['dataset_name']} {settings['split']} "
+        f"split, features of {settings['feature_extractor']}"
+    )
+
+
+def sampling_label(settings: dict, steps: int | None = None) -> str:
+    label = f", {steps} steps" if steps is not None else ""
+    return label + f", guidance {settings['guidance_scale']:g}, temperature {settings['temperature']:g}"
+
+
+def benchmark_metrics(args) -> dict:
+    """{kind: {evaluator: metrics}} from the benchmark results whose `scored` names the shipped runs."""
+    runs = {kind: relative(args.runs_dir / getattr(args, f"{kind}_run")) for kind in ("tokenizer", "ar", "diffusion")}
+    metrics = {"tokenizer": {}, "ar": {}, "diffusion": {}}
+    ar = read_json(args.results_dir / "prior_recipe.json", "benchmarks/bench_ar_recipe.py")
+    how = "benchmarks/bench_ar_recipe.py"
+    if ar["scored"]["tokenizer"] == runs["tokenizer"]:
+        evaluation = ar["tokenizer_evaluation"]
+        settings = evaluation["settings"] | {
+            "num_samples": evaluation.get("num_images", evaluation["settings"]["num_samples"])
+        }
+        metrics["tokenizer"][evaluator(f"--tokenizer, {how}", "reconstructions", settings)] = {
+            "rfid": ar["tokenizer_rfid"]
+        }
+    if ar["scored"]["pipeline"] == runs["ar"]:
+        for scored, samples in ((ar["sampling"], ar["samples"]), (ar["guided"]["sampling"], ar["guided"]["samples"])):
+            label = evaluator(how, "samples", scored["settings"], sampling_label(scored["settings"]))
+            metrics["ar"][label] = card_metrics(samples)
+    diffusion = read_json(args.results_dir / "diffusion_recipe.json", "benchmarks/bench_diffusion_recipe.py")
+    settings = diffusion["settings"]["evaluation"] | {"num_samples": diffusion["num_samples"], "classes": True}
+    for row in diffusion["rows"]:
+        if row["scored"] == runs["diffusion"]:
+            label = sampling_label(settings | {"guidance_scale": row["guidance_scale"]}, row["steps"])
+            label = evaluator("benchmarks/bench_diffusion_recipe.py", "samples", settings, label)
+            metrics["diffusion"][label] = {key: row[key] for key in ("fid", "kid", "precision", "recall")}
+    for kind, found in metrics.items():
+        if not found:
+            print(f"No benchmark result scored {runs[kind]}: its card lists the training script's figures only.")
+    return metrics
+
+
+# shipping
+
+
+def weights_digest(folder: Path) -> str | None:
+    """One hash of every safetensors file in `folder` (None when there are none)."""
+    files = sorted(folder.rglob("*.safetensors"))
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def owned(label: str) -> bool:
+    """Whether this script wrote the card metrics under `label`: a training script's, or a benchmark's labelled
+    `examples/evaluate.py (<how>): ...` (`examples/evaluate.py --update_card` writes `examples/evaluate.py: ...`)."""
+    return label.startswith(("examples/train_", "examples/evaluate.py ("))
+
+
+def card_context(record: dict, facts: dict, kept: dict, metrics: dict) -> dict:
+    """The shipped card: the source run's training command and hyperparameters as its training script recorded them
+    (`record`, paths made portable), `kept` metrics of the earlier card, the run's and the benchmarks' `metrics`."""
+    run_args = argparse.Namespace(**portable(record["hyperparameters"]))
+    context = training_context(record["kind"], SCRIPTS[record["kind"]], run_args, facts, {}, "none")
+    context["metrics"] = kept | metrics
+    return context
+
+
+def ship(source: Path, target: Path, dtype: torch.dtype, metrics: dict, save, sample_args: list | None) -> None:
+    """Save the run `source` into `target` with `save(target)`, draw its samples, and write its card."""
+    record = training_record(source)
+    if not record:
+        raise SystemExit(
+            f"{relative(source)} has no model_card.json: it was not written by an hf_vqgen training script."
+        )
+    earlier = training_record(target).get("metrics", {})
+    before = weights_digest(target)
+    model = save(target)
+    kept = {}
+    if dtype == torch.float32:
+        kept = {label: values for label, values in earlier.items() if not owned(label)}
+        if kept and weights_digest(target) != before:  # measured on other weights
+            print(
+                f"{relative(target)}: new weights; the card drops the figures measured on the old ones: {list(kept)}"
+            )
+            kept = {}
+        metrics = record.get("metrics", {}) | metrics
+    else:
+        metrics = {}
+    if sample_args is not None:
+        run_script("sample", "--pipeline", target, "--output_dir", target, "--samples_per_class", 8,
+                   "--num_completions", 8, *sample_args)  # fmt: skip
+        facts = model_facts(model.vqvae, model.layout, getattr(model, "scheduler", None))
+    else:
+        shutil.copy2(source / "reconstructions.png", target / "reconstructions.png")
+        facts = model_facts(model)
+    write_model_card(target, card_context(record, facts, kept, metrics))
+
+
+def save_tokenizer(source: Path, dtype: torch.dtype):
+    def save(target: Path) -> VQVAEModel:
+        VQVAEModel.from_pretrained(source).to(dtype).save_pretrained(target)
+        return VQVAEModel.from_pretrained(target)  # float32 again, as users get it
+
+    return save
+
+
+def save_pipeline(source: Path, dtype: torch.dtype):
+    def save(target: Path):
+        pipeline = load_pipeline(source)
+        for component in pipeline.components.values():
+            if isinstance(component, torch.nn.Module):
+                component.to(dtype)
+        pipeline.save_pretrained(target)
+        return load_pipeline(target)  # float32 again, as users get it
+
+    return save
+
+
+def main() -> None:
+    args = parse_args()
+    dtype = DTYPES[args.dtype]
+    metrics = benchmark_metrics(args) if dtype == torch.float32 else {"tokenizer": {}, "ar": {}, "diffusion": {}}
+    runs = args.runs_dir
+    prefix = args.name_prefix or training_record(runs / args.tokenizer_run).get("dataset", "").replace("_", "-")
+    if not prefix:
+        raise SystemExit(
+            f"{relative(runs / args.tokenizer_run)} names no dataset in its model card: pass --name_prefix"
+        )
+    shipped = args.output_dir / prefix
+    diffusion = ["--num_inference_steps", args.diffusion_steps, "--guidance_scale", args.diffusion_guidance_scale]
+    # (how the weights are saved, the sample.py arguments of the shipped samples; none: a tokenizer)
+    kinds = {
+        "tokenizer": (save_tokenizer, None),
+        "ar": (save_pipeline, ["--guidance_scale", args.ar_guidance_scale]),
+        "diffusion": (save_pipeline, [*diffusion, "--gif"]),
+    }
+    for kind, (saver, sampling) in kinds.items():
+        source = runs / getattr(args, f"{kind}_run")
+        ship(source, Path(f"{shipped}-{kind}"), dtype, metrics[kind], saver(source, dtype), sampling)
+    print(f"Shipped to {relative(args.output_dir)}")
 
 
 if __name__ == "__main__":

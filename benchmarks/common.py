@@ -1,0 +1,149 @@
+"""What the benchmark scripts share: the machine a figure was measured on, the example scripts run as commands, what
+a saved run says about itself, and results files that name what they scored, with which settings, by which command.
+
+Imported as `from common import ...`: `python benchmarks/<script>.py` puts this folder on `sys.path` by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from hf_vqgen.evaluation import command_line
+from hf_vqgen.utils import portable_path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+RUNS = RESULTS / "runs"
+RECIPES = ROOT / "examples" / "recipes"
+
+
+def machine() -> dict:
+    """The CPU, torch threads and OpenMP wait policy a figure was measured with."""
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "torch_threads": torch.get_num_threads(),
+        # PASSIVE (set for multi-process runs) slows small-op loops such as KV-cached sampling; recorded so figures
+        # taken under different policies are not compared blindly.
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+        "torch": torch.__version__,
+        "python": sys.version,
+    }
+
+
+# running the example scripts
+
+
+def relative(path: str | os.PathLike) -> str:
+    """`path` relative to the repository when it lies inside it (how a command run from the repository names it),
+    else absolute."""
+    resolved = Path(path).expanduser().resolve()
+    return resolved.relative_to(ROOT).as_posix() if ROOT in resolved.parents else str(resolved)
+
+
+def local(name_or_path: str | os.PathLike) -> str | Path:
+    """A path a results file records (repo-relative) as a path on this machine; a repo id as it is."""
+    candidate = ROOT / name_or_path
+    return candidate if candidate.exists() else name_or_path
+
+
+def run_script(script: str, *args) -> None:
+    """Run `examples/<script>.py` with `args` as its own process from the repository root (the environment is
+    inherited), as a user would; its results are then read from the files it writes."""
+    argv = [relative(arg) if isinstance(arg, Path) else str(arg) for arg in args]
+    print(f"$ python examples/{script}.py {' '.join(argv)}", flush=True)
+    subprocess.run([sys.executable, f"examples/{script}.py", *argv], cwd=ROOT, check=True)
+
+
+def read_json(path: str | os.PathLike, produced_by: str | None = None) -> dict:
+    """A JSON file a run wrote; a missing one names the step that writes it."""
+    path = Path(path)
+    if not path.is_file():
+        hint = f": run {produced_by} first" if produced_by else ""
+        raise SystemExit(f"{relative(path)} does not exist{hint}.")
+    return json.loads(path.read_text())
+
+
+def training_record(folder: str | os.PathLike) -> dict:
+    """What a training script recorded about a run in `<folder>/model_card.json`: `dataset`, `command`,
+    `hyperparameters`, `metrics` (empty when the folder has no card)."""
+    path = Path(folder) / "model_card.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def dataset_arguments(tokenizer_dir: str | os.PathLike, scoring: bool = False) -> list[str]:
+    """The data arguments the tokenizer in `tokenizer_dir` was trained with (`--dataset_name`, `--train_data_dir`,
+    ...), so that encoding and scoring use the same images; none when its card is missing (the scripts' defaults).
+    `scoring`: only what examples/evaluate.py takes (`--dataset_name`)."""
+    hyperparameters = training_record(tokenizer_dir).get("hyperparameters", {})
+    if scoring and hyperparameters.get("train_data_dir") is not None:
+        raise SystemExit(
+            f"{relative(tokenizer_dir)} was trained on --train_data_dir {hyperparameters['train_data_dir']}: "
+            "examples/evaluate.py scores against a named dataset (--dataset_name) only."
+        )
+    keys = ("dataset_name",) if scoring else ("dataset_name", "train_data_dir", "image_column", "resize_mode")
+    argv = []
+    for key in keys:
+        if hyperparameters.get(key) is not None:
+            argv += [f"--{key}", str(hyperparameters[key])]
+    return argv
+
+
+# results files
+
+
+def portable(value):
+    """`value` with every path in it as a results file records it: repo-relative, never this machine's."""
+    if isinstance(value, Path) or (isinstance(value, str) and os.path.isabs(value)):
+        return portable_path(value, ROOT)
+    if isinstance(value, dict):
+        return {key: portable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable(item) for item in value]
+    return value
+
+
+def settings_of(args) -> dict:
+    """A script's arguments as its results file records them."""
+    return portable(vars(args))
+
+
+def write_report(path: str | os.PathLike, report: dict, command: str | None = None, echo: bool = True) -> dict:
+    """Write `report` to `path` as JSON with portable paths and the command that produced it (this process's, unless
+    given), print it (unless not `echo`), and return what was written."""
+    report = portable({**report, "command": command or command_line(root=ROOT)})
+    missing = [key for key in ("scored", "settings") if key not in report]
+    if missing:
+        raise ValueError(f"A results file must record {missing}: what it scored and with which settings.")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    if echo:
+        print(json.dumps(report, indent=2))
+    return report
+
+
+def calibration_table(rows: dict[str, dict], num_reference: int | None = None) -> str:
+    """benchmarks/calibrate_metrics.py's rows (image set -> metrics) as a markdown table."""
+    columns = ("fid", "kid", "precision", "recall", "classifier_score")
+    reference = f"{num_reference // 1000}k " if num_reference and num_reference % 1000 == 0 else ""
+    lines = [f"| image set (vs the {reference}test split) | n | FID | KID | precision | recall | classifier score |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for name, metrics in rows.items():
+        # FID and KID of identical sets come out as -0.00 or so from float error: shown as 0
+        cells = [f"{metrics[c]:.4f}" if c == "kid" else f"{metrics[c]:.2f}" for c in columns]
+        cells = [cell.replace("-0.00", "0.00") if set(cell) <= set("-0.") else cell for cell in cells]
+        lines.append(f"| {name} | {metrics['num_samples']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
