@@ -19,6 +19,7 @@ from huggingface_hub import HfApi
 
 from hf_vqgen import VQVAEModel, load_image_dataset
 from hf_vqgen.data import TOKENIZER_IDENTITY_FILE, encode_image_dataset, save_token_dataset, tokenizer_identity
+from hf_vqgen.utils import portable_path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,6 +28,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset_name", default="fashion_mnist")
     parser.add_argument("--train_data_dir", default=None, help="Local image folder (overrides --dataset_name).")
     parser.add_argument("--image_column", default="image")
+    parser.add_argument(
+        "--label_columns",
+        nargs="+",
+        default=["label"],
+        help="Class label column(s); several (e.g. `label style` for emoji) become one label over their combinations.",
+    )
     parser.add_argument("--splits", nargs="+", default=["train", "test"])
     parser.add_argument("--resize_mode", default="resize", choices=("resize", "pad"))
     parser.add_argument("--max_samples", type=int, default=None, help="Truncate each split (debugging).")
@@ -51,14 +58,17 @@ def main(args: argparse.Namespace) -> datasets.DatasetDict | None:
     splits = {}
     for split in args.splits:
         images = load_image_dataset(
-            args.train_data_dir or args.dataset_name, split=split, image_column=args.image_column
+            args.train_data_dir or args.dataset_name,
+            split=split,
+            image_column=args.image_column,
+            label_column=args.label_columns[0] if len(args.label_columns) == 1 else args.label_columns,
         )
         if args.max_samples is not None:
             images = images.select(range(min(args.max_samples, len(images))))
         splits[split] = encode_image_dataset(vqvae, images, accelerator, args.batch_size, args.resize_mode)
     tokens = datasets.DatasetDict(splits)
     if accelerator.is_main_process:
-        identity = tokenizer_identity(vqvae) | {"vqvae_name_or_path": str(args.vqvae_name_or_path)}
+        identity = tokenizer_identity(vqvae) | {"vqvae_name_or_path": portable_path(args.vqvae_name_or_path)}
         save_token_dataset(tokens, args.output_dir, identity)
         if args.push_to_hub:
             tokens.push_to_hub(args.hub_dataset_id)

@@ -131,7 +131,9 @@ def load_image_dataset(
             are refused), or a Hub dataset id (`name` or `owner/name`).
         split (`str`, *optional*, defaults to `"train"`): Split to load; the source's splits are kept as they are.
         image_column (`str`, *optional*, defaults to `"image"`): Source column holding the images.
-        label_column (`str`, *optional*, defaults to `"label"`): Source column holding class labels, if any.
+        label_column (`str` or `list[str]`, *optional*, defaults to `"label"`): Source column holding class labels,
+            if any; several `ClassLabel` columns (e.g. `["label", "style"]` for emoji) become one label over their
+            combinations (`combine_label_columns`).
         cache_dir (`str`, *optional*): `datasets` cache folder.
 
     Unreadable or truncated image files (local folders and Hub datasets) are skipped and counted in the log.
@@ -161,15 +163,43 @@ def load_image_dataset(
         raise ValueError(
             f"`image_column` {image_column!r} is not a column of {name_or_path!r}: {dataset.column_names}."
         )
+    if isinstance(label_column, (list, tuple)):
+        dataset, label_column = combine_label_columns(dataset, label_column), COMBINED_LABEL
     keep = {image_column: "image"}
     if label_column and label_column in dataset.column_names:
         keep[label_column] = "label"
     dataset = dataset.select_columns(list(keep)).rename_columns({k: v for k, v in keep.items() if k != v})
-    if name_or_path != FASHION_MNIST or not has_local_fashion_mnist():
+    prepared = name_or_path == EMOJI or (name_or_path == FASHION_MNIST and has_local_fashion_mnist())
+    if not prepared:  # files of unknown quality: decode each once and skip the unreadable ones
         dataset = _drop_unreadable(dataset)
     if len(dataset) == 0:
         raise ValueError(f"The {split!r} split of {name_or_path!r} has no readable images.")
     return dataset
+
+
+COMBINED_LABEL = "combined_label"
+
+
+def combine_label_columns(dataset: datasets.Dataset, columns: list[str] | tuple[str, ...]) -> datasets.Dataset:
+    """One `ClassLabel` column over the combinations of several (one class token for "an animal in Twemoji style"):
+    label = ((i_1 * n_2 + i_2) * n_3 + i_3) ..., names "name_1 / name_2 / ...", in the order of `columns`."""
+    features = dataset.features
+    for column in columns:
+        if column not in features or not isinstance(features[column], datasets.ClassLabel):
+            raise ValueError(f"`label_column` {column!r} must be a ClassLabel column; the dataset has {features}.")
+    names = [""]
+    for column in columns:
+        names = [f"{prefix} / {name}" if prefix else name for prefix in names for name in features[column].names]
+    sizes = [features[column].num_classes for column in columns]
+
+    def combine(batch: dict) -> dict:
+        combined = np.zeros(len(batch[columns[0]]), dtype=np.int64)
+        for column, size in zip(columns, sizes):
+            combined = combined * size + np.asarray(batch[column], dtype=np.int64)
+        return {COMBINED_LABEL: combined.tolist()}
+
+    new_features = datasets.Features({**features, COMBINED_LABEL: datasets.ClassLabel(names=names)})
+    return dataset.map(combine, batched=True, features=new_features, desc="Combining labels")
 
 
 # pixels

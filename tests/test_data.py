@@ -1,5 +1,6 @@
 import logging
 
+import datasets
 import numpy as np
 import pytest
 import torch
@@ -124,3 +125,21 @@ def test_collate_batches_pixels_and_labels(fake_fashion_mnist):
     batch = collate_pixel_values([rows[0], rows[1]])
     assert batch["pixel_values"].shape == (2, 1, 28, 28) and batch["label"].dtype == torch.long
     assert -1 <= batch["pixel_values"].min() and batch["pixel_values"].max() <= 1
+
+
+def test_two_label_columns_combine_into_one_class_per_combination():
+    from hf_vqgen.data import COMBINED_LABEL, combine_label_columns
+
+    features = datasets.Features(
+        {
+            "label": datasets.ClassLabel(names=["animal", "food", "flag"]),
+            "style": datasets.ClassLabel(names=["noto", "twemoji"]),
+        }
+    )
+    rows = datasets.Dataset.from_dict({"label": [0, 2, 1], "style": [1, 0, 1]}, features=features)
+    combined = combine_label_columns(rows, ["label", "style"])
+    names = combined.features[COMBINED_LABEL].names
+    assert len(names) == 6 and names[1] == "animal / twemoji"
+    assert [names[i] for i in combined[COMBINED_LABEL]] == ["animal / twemoji", "flag / noto", "food / twemoji"]
+    with pytest.raises(ValueError, match="'name' must be a ClassLabel"):
+        combine_label_columns(rows.add_column("name", ["a", "b", "c"]), ["label", "name"])
