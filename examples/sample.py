@@ -1,11 +1,14 @@
 #!/usr/bin/env python
 """Sample from a saved pipeline of either prior: a class-conditional grid (one row per class, or an unconditional
-grid), and completions of test images from their first token rows (originals, then each completion, row by row;
-the discrete-diffusion pipeline completes them by inpainting the rows below). `--gif` also writes a discrete-diffusion
-pipeline's reverse process as `reverse_process.gif` and `reverse_process.png` (a strip of frames per sample).
+grid), and completions of test images (or of `--images_dir`) from their first token rows: the originals, their
+reconstructions through the tokenizer, then each completion, row by row (the discrete-diffusion pipeline completes
+them by inpainting the rows below). `--gif` also writes a discrete-diffusion pipeline's reverse process as
+`reverse_process.gif` and `reverse_process.png` (a strip of frames per sample), and `--strip_temperatures` the same
+at other temperatures.
 
     python examples/sample.py --pipeline outputs/ar-pipeline --output_dir outputs/samples
-    python examples/sample.py --pipeline outputs/diffusion-pipeline --num_inference_steps 16 --gif
+    python examples/sample.py --pipeline outputs/diffusion-pipeline --num_inference_steps 16 --gif \
+        --strip_temperatures 0.5 2
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import argparse
 from pathlib import Path
 
 import torch
+from PIL import Image
 
-from hf_vqgen import DiscreteDiffusionPipeline, export_reverse_process, load_pipeline
+from hf_vqgen import DiscreteDiffusionPipeline, PixelTransform, export_reverse_process, load_pipeline
 from hf_vqgen.feature_extractors import load_split_images
+from hf_vqgen.image_folder import IMAGE_EXTENSIONS
 from hf_vqgen.image_utils import image_grid, pil_grid
 
 
@@ -31,7 +36,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--top_p", type=float, default=None, help="Autoregressive prior only.")
     parser.add_argument("--num_inference_steps", type=int, default=16, help="Discrete-diffusion prior only.")
     parser.add_argument("--gif", action="store_true", help="Write the reverse process (discrete diffusion only).")
+    parser.add_argument(
+        "--strip_temperatures",
+        type=float,
+        nargs="+",
+        default=[],
+        help="Discrete diffusion: also write the reverse process at these temperatures (reverse_process_t<T>.png).",
+    )
     parser.add_argument("--dataset_name", default="fashion_mnist", help="Source of the images to complete.")
+    parser.add_argument(
+        "--images_dir", default=None, help="Complete the images of this folder instead (sorted by name; no dataset)."
+    )
     parser.add_argument("--num_completions", type=int, default=8, help="Test images to complete (0: none).")
     parser.add_argument("--prefix_rows", type=int, nargs="+", default=None, help="Default: a quarter and a half.")
     parser.add_argument("--seed", type=int, default=0)
@@ -39,6 +54,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.samples_per_class < 1 or args.num_completions < 0 or args.num_inference_steps < 1:
         parser.error("--samples_per_class, --num_inference_steps must be >= 1 and --num_completions >= 0")
     return args
+
+
+def images_to_complete(pipeline, args) -> torch.Tensor:
+    """(N, C, H, W) in [-1, 1]: the first `--num_completions` test images, or the images of `--images_dir`."""
+    config = pipeline.vqvae.config
+    if args.images_dir is None:
+        return load_split_images(
+            args.dataset_name, "test", config.sample_size, config.in_channels, args.num_completions
+        )
+    paths = sorted(p for p in Path(args.images_dir).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not paths:
+        raise ValueError(f"--images_dir {args.images_dir} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}).")
+    transform = PixelTransform(config.sample_size, config.in_channels)
+    return torch.stack([transform(Image.open(path)) for path in paths[: args.num_completions]])
 
 
 def main(args: argparse.Namespace) -> dict[str, Path]:
@@ -69,12 +98,10 @@ def main(args: argparse.Namespace) -> dict[str, Path]:
 
     # 2. completions of test images from their top token rows
     if args.num_completions:
-        config = pipeline.vqvae.config
-        originals = load_split_images(
-            args.dataset_name, "test", config.sample_size, config.in_channels, args.num_completions
-        )
+        originals = images_to_complete(pipeline, args)
         prefix_rows = args.prefix_rows or [layout.grid_height // 4, layout.grid_height // 2]
-        strips = [originals]
+        reconstructions = pipeline.vqvae.decode_ids(pipeline.vqvae.encode_to_ids(originals))
+        strips = [originals, reconstructions]  # what the tokenizer keeps of them: the best any completion can do
         for num_rows in prefix_rows:
             if diffusion:  # inpaint every token row below the first `num_rows`
                 token_mask = torch.zeros(layout.grid_height, layout.grid_width, dtype=torch.bool)
@@ -87,6 +114,15 @@ def main(args: argparse.Namespace) -> dict[str, Path]:
             strips.append(completed.images * 2 - 1)
         written["completions"] = output_dir / "completions.png"
         image_grid(torch.cat(strips), columns=len(originals)).save(written["completions"])
+    # 3. the reverse process at other temperatures, as strips of frames (one row per sample)
+    for temperature in args.strip_temperatures if diffusion else []:
+        strip_labels = torch.arange(4) % layout.num_classes if layout.num_classes else None
+        out = pipeline(4, class_labels=strip_labels,
+                       generator=torch.Generator(device=pipeline.device).manual_seed(args.seed), output_type="pil",
+                       return_intermediates=True, **{**sampling, "temperature": temperature})  # fmt: skip
+        gif = output_dir / f"reverse_process_t{temperature:g}.gif"
+        written[f"strip_t{temperature:g}"] = output_dir / f"reverse_process_t{temperature:g}.png"
+        export_reverse_process(out.intermediates, gif, written[f"strip_t{temperature:g}"], columns=4)
     for name, path in written.items():
         print(f"{name}: {path}")
     return written

@@ -28,6 +28,12 @@ from hf_vqgen.models import ImageClassifier
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset_name", default="fashion_mnist")
+    parser.add_argument(
+        "--label_columns",
+        nargs="+",
+        default=["label"],
+        help="Class label column(s); several (e.g. `label style` for emoji) become one class per combination.",
+    )
     parser.add_argument("--resolution", type=int, default=28)
     parser.add_argument("--num_channels", type=int, default=1, choices=(1, 3))
     parser.add_argument("--output_dir", default="feature-extractor")
@@ -57,7 +63,8 @@ def augment(pixel_values: torch.Tensor) -> torch.Tensor:
 
 
 def loader(args, split: str, limit: int | None, shuffle: bool) -> torch.utils.data.DataLoader:
-    dataset = load_image_dataset(args.dataset_name, split=split)
+    labels = args.label_columns[0] if len(args.label_columns) == 1 else args.label_columns
+    dataset = load_image_dataset(args.dataset_name, split=split, label_column=labels)
     if "label" not in dataset.column_names:
         raise ValueError(f"{args.dataset_name!r} has no `label` column: a classifier needs labels.")
     if limit is not None:
@@ -85,7 +92,8 @@ def main(args: argparse.Namespace) -> dict:
     set_seed(args.seed)
     train_loader = loader(args, "train", args.max_train_samples, shuffle=True)
     test_loader = loader(args, "test", args.max_eval_samples, shuffle=False)
-    num_classes = len(set(train_loader.dataset["label"]))
+    label_feature = train_loader.dataset.features["label"]
+    num_classes = getattr(label_feature, "num_classes", None) or len(set(train_loader.dataset["label"]))
     model = ImageClassifier(args.num_channels, num_classes, args.base_channels, args.feature_dim)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     total_steps = args.num_epochs * len(train_loader)

@@ -16,6 +16,7 @@ from hf_vqgen import DiscreteDiffusionPipeline, VQGenPipeline, load_pipeline
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 import encode_dataset  # noqa: E402
+import sample  # noqa: E402
 import train_prior  # noqa: E402
 import train_vqvae  # noqa: E402
 
@@ -113,3 +114,35 @@ def test_completion_from_4_of_16_rows_keeps_those_rows(rgb_chain):
     out = pipeline(image=image, num_prefix_rows=4, generator=torch.Generator().manual_seed(0), output_type="pt")
     assert torch.equal(out.token_ids[:, :4], tokens[:, :4])
     assert out.images.shape == (1, 3, 64, 64)
+
+
+def test_sample_writes_completions_of_a_folder_and_strips_at_other_temperatures(rgb_chain, tmp_path):
+    """What `make demo` runs for the emoji pipelines: completions of shipped images (no dataset needed), the
+    reverse process at a low and a high temperature."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("b.png", "a.png"):
+        Image.open(rgb_chain[1] / "test" / "green" / "0.png").save(images / name)
+    written = sample.main(
+        sample.parse_args(
+            [
+                "--pipeline",
+                str(rgb_chain[0]["diffusion"]),
+                "--output_dir",
+                str(tmp_path / "out"),
+                "--images_dir",
+                str(images),
+                "--num_inference_steps",
+                "2",
+                "--samples_per_class",
+                "1",
+                "--gif",
+                "--strip_temperatures",
+                "0.5",
+                "2",
+            ]  # fmt: skip
+        )
+    )
+    completions = Image.open(written["completions"])
+    assert completions.size == (2 * 64, 4 * 64)  # originals, reconstructions, completions from 4 and 8 rows
+    assert {"strip_t0.5", "strip_t2"} <= written.keys() and all(path.is_file() for path in written.values())
