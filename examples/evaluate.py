@@ -34,7 +34,14 @@ from hf_vqgen import (
     load_pipeline,
     with_pixel_values,
 )
-from hf_vqgen.evaluation import command_line, portable_path, reconstruct_images, sample_images, score_images
+from hf_vqgen.evaluation import (
+    command_line,
+    nearest_training_images,
+    portable_path,
+    reconstruct_images,
+    sample_images,
+    score_images,
+)
 from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
 from hf_vqgen.image_utils import image_grid, reconstruction_grid
 from hf_vqgen.metrics import heldout_bits_per_token
@@ -72,6 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sampling.add_argument("--top_k", type=int, default=None)
     sampling.add_argument("--top_p", type=float, default=None, help="Autoregressive prior only.")
     sampling.add_argument("--num_inference_steps", type=int, default=16, help="Discrete-diffusion prior only.")
+    parser.add_argument(
+        "--memorisation",
+        action="store_true",
+        help="Also find each image's nearest training image (feature space) and write memorisation.png.",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", default="eval-results")
     parser.add_argument(
@@ -165,6 +177,7 @@ def evaluator_label(settings: dict, num_images: int) -> str:
 def main(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     timings, start = {}, time.monotonic()
     extractor = load_feature_extractor(args.feature_extractor)
     results = {"metrics": {}, "settings": portable_settings(args), "command": command_line()}
@@ -197,11 +210,17 @@ def main(args: argparse.Namespace) -> dict:
     start = time.monotonic()
     results["metrics"].update(score_images(images, extractor, args.dataset_name, args.split))
     timings["score_seconds"] = time.monotonic() - start
+    if args.memorisation and not args.tokenizer:
+        memorisation = nearest_training_images(images, extractor, args.dataset_name, args.split)
+        nearest = memorisation.pop("nearest_indices")[:16]
+        results["memorisation"] = memorisation
+        train = load_split_images(args.dataset_name, "train", images.shape[-1], images.shape[1])
+        pairs = torch.stack([torch.stack([images[i], train[j]]) for i, j in enumerate(nearest)], dim=1).flatten(0, 1)
+        image_grid(pairs, columns=len(nearest)).save(output_dir / "memorisation.png")  # samples over their nearest
     results["timings"] = timings
     results["versions"] = {name: importlib.metadata.version(name) for name in PACKAGES}
     results["versions"]["python"] = platform.python_version()
 
-    output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "results.json").write_text(json.dumps(results, indent=2))
     grid.save(output_dir / "samples.png")
     if args.update_card:

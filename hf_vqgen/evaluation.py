@@ -36,6 +36,38 @@ def score_images(
 
 
 @torch.no_grad()
+def nearest_training_images(
+    images: torch.Tensor, extractor: FeatureExtractor, dataset_name: str, reference_split: str = "test"
+) -> dict:
+    """Memorisation check: for each image (N, C, H, W) in [-1, 1], its nearest training image in `extractor`'s
+    feature space. Its distance is compared with how far held-out images of `reference_split` lie from the training
+    set: a sample much closer to a training image than held-out images ever are is a likely copy.
+
+    Returns the figures (medians, the share of samples closer than the closest 1% of held-out images) and, under
+    `"nearest_indices"`, each image's nearest training index (for a side-by-side figure)."""
+    resolution, num_channels = images.shape[-1], images.shape[1]
+    train, _ = reference_features(extractor, dataset_name, "train", resolution, num_channels)
+    held_out, _ = reference_features(extractor, dataset_name, reference_split, resolution, num_channels)
+    features, _ = extract_features(extractor, images, desc="Sample features")
+    train = train.double()
+
+    def nearest(queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        chunks = [torch.cdist(chunk.double(), train).min(dim=1) for chunk in queries.split(1000)]
+        return torch.cat([c.values for c in chunks]), torch.cat([c.indices for c in chunks])
+
+    sample_distance, indices = nearest(features)
+    held_out_distance, _ = nearest(held_out)
+    threshold = torch.quantile(held_out_distance, 0.01)
+    return {
+        "nn_distance_median": float(sample_distance.median()),
+        "nn_distance_median_held_out": float(held_out_distance.median()),
+        "share_closer_than_held_out_1pct": float((sample_distance < threshold).double().mean()),
+        "num_train": train.shape[0],
+        "nearest_indices": indices.tolist(),
+    }
+
+
+@torch.no_grad()
 def sample_images(pipeline, num_samples: int, batch_size: int, seed: int, **sampling) -> tuple[torch.Tensor, list]:
     """`num_samples` images (N, C, H, W) in [-1, 1] from `pipeline` (either prior), classes cycled evenly for a
     conditional prior, all drawn from one generator seeded with `seed`; also each call's `num_steps_run` (None for

@@ -168,6 +168,32 @@ def test_evaluate_images_npy(tmp_path, fake_fashion_mnist, classifier_dir, layou
     assert results["metrics"]["fid"] == pytest.approx(direct["fid"])  # the .npy is scored as the images it holds
 
 
+def test_evaluate_memorisation_finds_copied_training_images(tmp_path, fake_fashion_mnist, classifier_dir):
+    """Training images passed off as samples sit at distance 0 from the training set: every one is flagged."""
+    from hf_vqgen import load_image_dataset
+
+    train = load_image_dataset("fashion_mnist", split="train")
+    copies = np.stack([np.asarray(train[i]["image"]) for i in range(6)])
+    np.save(tmp_path / "copies.npy", copies)
+    results = evaluate.main(
+        evaluate.parse_args(
+            [
+                "--images_npy",
+                str(tmp_path / "copies.npy"),
+                "--feature_extractor",
+                str(classifier_dir),
+                "--output_dir",
+                str(tmp_path / "eval"),
+                "--memorisation",
+            ]
+        )  # fmt: skip
+    )
+    memorisation = results["memorisation"]
+    assert memorisation["nn_distance_median"] == pytest.approx(0.0, abs=1e-5)
+    assert memorisation["share_closer_than_held_out_1pct"] == 1.0 and memorisation["nn_distance_median_held_out"] > 0
+    assert (tmp_path / "eval" / "memorisation.png").is_file()
+
+
 def test_evaluate_rejects_bad_npy(tmp_path, classifier_dir):
     np.save(tmp_path / "bad.npy", np.full((4, 1, 28, 28), 2.0, dtype=np.float32))
     args = evaluate.parse_args(["--images_npy", str(tmp_path / "bad.npy"), "--feature_extractor", str(classifier_dir)])
