@@ -97,6 +97,7 @@ bench: $(VENV)/.installed-dev fashion-mnist
 	$(BIN)/python benchmarks/bench_ar_sampling.py --pipeline benchmarks/results/runs/ar --repeats 5
 	$(BIN)/python benchmarks/bench_diffusion_recipe.py
 	$(BIN)/python benchmarks/baseline_ddpm.py --num_samples 2000
+	$(BIN)/python benchmarks/bench_sampling_speed.py --ar_pipeline benchmarks/results/runs/ar --diffusion_pipeline benchmarks/results/runs/diffusion-1
 	$(BIN)/python benchmarks/report.py
 
 clean:

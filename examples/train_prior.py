@@ -52,7 +52,7 @@ from hf_vqgen.training.arguments import (
     recipe_parser,
 )
 from hf_vqgen.training.export import export_atomically
-from hf_vqgen.training.loop import backward_and_step, resumed_batches
+from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior
 from hf_vqgen.training.priors import bits_per_token, weight_decay_groups
 
@@ -68,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--tokens_dir", default=None, help="Token dataset from examples/encode_dataset.py.")
     data.add_argument("--dataset_name", default="fashion_mnist", help="Image dataset, when --tokens_dir is not given.")
     data.add_argument("--eval_split", default="test")
+    data.add_argument("--label_columns", nargs="+", default=["label"],
+                      help="Class label column(s) when encoding here; several become one label per combination.")  # fmt: skip
     data.add_argument("--unconditional", action="store_true", help="Ignore class labels.")
     data.add_argument("--max_train_samples", type=int, default=None)
     model = parser.add_argument_group("model")
@@ -92,6 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--use_ema", action="store_true")
     train.add_argument("--ema_decay", type=float, default=0.999)
     train.add_argument("--num_validation_images", type=int, default=16)
+    train.add_argument("--max_train_minutes", type=float, default=None, help="Stop (and save) after this long.")
     add_optimization_arguments(train, max_train_steps=3000, learning_rate=1e-3)
     add_accelerate_arguments(train, checkpointing_steps=1000, validation_steps=500)
     args = parser.parse_args(argv)
@@ -111,10 +114,11 @@ def load_tokens(args, vqvae: VQVAEModel, accelerator: Accelerator):
     """(train, eval) token datasets, checked against the tokenizer; encoded from images once when needed."""
     tokens_dir = args.tokens_dir or str(Path(args.output_dir) / "tokens")
     if args.tokens_dir is None and not Path(tokens_dir).is_dir():
+        label_columns = args.label_columns[0] if len(args.label_columns) == 1 else args.label_columns
         splits = {}
         for split in ("train", args.eval_split):
             splits[split] = encode_image_dataset(
-                vqvae, load_image_dataset(args.dataset_name, split=split), accelerator
+                vqvae, load_image_dataset(args.dataset_name, split=split, label_column=label_columns), accelerator
             )
         if accelerator.is_main_process:
             save_token_dataset(datasets.DatasetDict(splits), tokens_dir, tokenizer_identity(vqvae))
@@ -298,7 +302,8 @@ def train(args, accelerator, components: Components, global_step: int) -> int:
         total=args.max_train_steps, initial=global_step, desc="Steps", disable=not accelerator.is_local_main_process
     )
     prior.train()
-    while global_step < args.max_train_steps:
+    start = time.monotonic()
+    while global_step < args.max_train_steps and not out_of_time(accelerator, start, args.max_train_minutes):
         for batch in resumed_batches(
             accelerator, components.train_loader, global_step, args.gradient_accumulation_steps
         ):
@@ -329,7 +334,7 @@ def train(args, accelerator, components: Components, global_step: int) -> int:
                 if accelerator.is_main_process:
                     path = Path(args.output_dir) / "validation" / f"step-{global_step}.png"
                     save_samples(args, components, accelerator.unwrap_model(prior), path)
-            if global_step >= args.max_train_steps:
+            if global_step >= args.max_train_steps or out_of_time(accelerator, start, args.max_train_minutes):
                 break
     progress.close()
     return global_step

@@ -45,7 +45,7 @@ from hf_vqgen.training.arguments import (
     recipe_parser,
 )
 from hf_vqgen.training.export import export_atomically
-from hf_vqgen.training.loop import backward_and_step, resumed_batches
+from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.losses import LPIPSFromFile
 
 
@@ -196,13 +196,6 @@ def training_step(batch, parts: Components, accelerator: Accelerator, args: argp
     logs.update(loss=mean_loss, perplexity=output.perplexity, codebook_usage=output.codebook_usage)
     logs["lr"] = lr_scheduler.get_last_lr()[0]
     return {name: float(value) for name, value in logs.items()}
-
-
-def out_of_time(accelerator: Accelerator, start: float, max_minutes: float | None) -> bool:
-    if max_minutes is None:
-        return False
-    flag = torch.tensor(float(time.monotonic() - start > 60 * max_minutes), device=accelerator.device)
-    return bool(accelerator.reduce(flag, reduction="sum") > 0)  # every rank stops at the same step
 
 
 def finish(accelerator, model, eval_loader, args, step: int, elapsed: float) -> dict:

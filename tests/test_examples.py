@@ -70,10 +70,16 @@ def test_train_vqvae_resumes_from_latest_checkpoint(tmp_path, fake_fashion_mnist
     assert (output_dir / "checkpoint-4").is_dir()
 
 
-def test_recipe_file_parses():
-    recipe = Path(__file__).resolve().parents[1] / "examples" / "recipes" / "vqvae_fashion_mnist.args"
-    args = train_vqvae.parse_args([f"@{recipe}", "--max_train_steps", "3"])
-    assert args.max_train_steps == 3 and args.dataset_name == "fashion_mnist"
+RECIPES = Path(__file__).resolve().parents[1] / "examples" / "recipes"
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES.glob("*.args")), ids=lambda p: p.stem)
+def test_recipe_files_parse_and_later_flags_override_them(recipe):
+    script = train_vqvae if recipe.name.startswith("vqvae") else train_prior
+    required = [] if script is train_vqvae else ["--vqvae_name_or_path", "vqvae"]
+    args = script.parse_args([f"@{recipe}", *required, "--max_train_steps", "3"])
+    assert args.max_train_steps == 3 and args.dataset_name == recipe.stem.split("_", 1)[1]
+    assert "minutes on 2 CPU cores" in recipe.read_text()  # every recipe states its budget in its header
 
 
 @pytest.mark.parametrize(

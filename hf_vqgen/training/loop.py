@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 from accelerate import Accelerator
@@ -49,3 +50,11 @@ def resumed_batches(accelerator: Accelerator, loader, global_step: int, gradient
     epoch, skip = divmod(global_step, steps_per_epoch)
     loader.set_epoch(epoch)
     return accelerator.skip_first_batches(loader, skip * gradient_accumulation_steps)
+
+
+def out_of_time(accelerator: Accelerator, start: float, max_minutes: float | None) -> bool:
+    """True on every rank once any rank has trained `max_minutes` since `start` (`time.monotonic()`)."""
+    if max_minutes is None:
+        return False
+    flag = torch.tensor(float(time.monotonic() - start > 60 * max_minutes), device=accelerator.device)
+    return bool(accelerator.reduce(flag, reduction="sum") > 0)  # every rank stops at the same step
