@@ -203,6 +203,7 @@ class TokenLayout:
             eos_token_id=None,
             pad_token_id=self.bos_token_id,
             loss_type="ForCausalLM",
+            attn_implementation="sdpa",  # PyTorch's fused attention (flash / memory-efficient kernels on GPUs)
             **self.to_dict(),
         )
 
@@ -227,5 +228,6 @@ class TokenLayout:
             type_vocab_size=1,
             pad_token_id=self.bos_token_id,  # unused by the denoiser; BERT freezes the pad embedding at zero
             tie_word_embeddings=True,
+            attn_implementation="sdpa",
             **self.to_dict(),
         )

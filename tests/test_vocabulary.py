@@ -37,3 +37,11 @@ def test_bad_layouts_and_labels():
         layout.check_class_labels(torch.tensor([2]))
     with pytest.raises(ValueError, match="unconditional"):
         TokenLayout(8, 2, 2).check_class_labels(torch.tensor([0]))
+
+
+def test_built_priors_use_pytorch_sdpa_attention():
+    from transformers import BertForMaskedLM, GPT2LMHeadModel
+
+    layout = TokenLayout(16, 2, 2, num_classes=3, use_mask_token=True, num_noise_levels=4)
+    assert GPT2LMHeadModel(layout.gpt2_config(1, 2, 16)).config._attn_implementation == "sdpa"
+    assert BertForMaskedLM(layout.bert_config(1, 2, 16)).config._attn_implementation == "sdpa"

@@ -13,7 +13,7 @@ from .tracking import JSONLinesTracker
 
 
 def build_accelerator(args: argparse.Namespace) -> Accelerator:
-    """Mixed precision, gradient accumulation, trackers and the project folder from the shared arguments; a seedable
+    """Mixed precision, gradient accumulation, `--compile`, trackers and the project folder from the shared arguments; a seedable
     sampler (seeded by `--seed`), so that a resumed run sees the batches in the same order as an uninterrupted one.
     Besides the `--report_to` trackers, every run logs to `output_dir/logging_dir/metrics.jsonl`."""
     logging_dir = f"{args.output_dir}/{args.logging_dir}"
@@ -26,6 +26,8 @@ def build_accelerator(args: argparse.Namespace) -> Accelerator:
         log_with=trackers,
         project_config=ProjectConfiguration(args.output_dir, logging_dir=logging_dir),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
+        # `prepare` compiles the model; `unwrap_model` hands back the plain module for saving
+        dynamo_backend=args.compile_backend.upper() if getattr(args, "compile", False) else None,
     )
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and accelerator.num_processes == 1:  # each process would train alone and all would write

@@ -33,6 +33,13 @@ def add_accelerate_arguments(group: argparse._ArgumentGroup, checkpointing_steps
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--gradient_accumulation_steps", type=int, default=1)
     group.add_argument("--mixed_precision", default=None, choices=("no", "fp16", "bf16"))
+    group.add_argument("--compile", action="store_true", help="torch.compile the model being trained (Accelerate).")
+    group.add_argument(
+        "--compile_backend",
+        default="inductor",
+        choices=("inductor", "aot_eager", "eager", "cudagraphs"),
+        help="Dynamo backend for --compile (aot_eager: no code generation, for checking the path quickly).",
+    )
     group.add_argument("--checkpointing_steps", type=int, default=checkpointing_steps)
     group.add_argument("--checkpoints_total_limit", type=int, default=None)
     group.add_argument("--resume_from_checkpoint", default=None, help='A checkpoint folder or "latest".')
