@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Callable
 
 import torch
-from transformers import GPT2LMHeadModel
+from transformers import GPT2LMHeadModel, StaticCache
 
 from ..sampling import apply_guidance, draw_tokens
 from ..vocabulary import TokenLayout
@@ -57,6 +57,37 @@ def sample_with_cache(prior: GPT2LMHeadModel, input_ids: torch.Tensor, num_new: 
             fed = codes.repeat(repeats // codes.shape[0]).view(-1, 1)
             cache = getattr(output, _CACHE_ARGUMENT)
             output = prior(input_ids=fed, use_cache=True, **{_CACHE_ARGUMENT: cache})
+    return torch.stack(new, dim=1) if new else input_ids.new_zeros((input_ids.shape[0], 0))
+
+
+@torch.no_grad()
+def sample_with_static_cache(
+    prior: GPT2LMHeadModel, input_ids: torch.Tensor, num_new: int, step: SampleStep, progress=None
+) -> torch.Tensor:
+    """`sample_with_cache` over a KV cache preallocated to the whole sequence (transformers' `StaticCache`): every
+    step has the same shapes and nothing is allocated or concatenated, so the step can be compiled
+    (`torch.compile`) or captured in CUDA graphs. Same draws in the same order: the same codes as `sample_with_cache`
+    (tested token for token)."""
+    repeats, prompt_length = input_ids.shape
+    cache = StaticCache(config=prior.config, max_cache_len=prompt_length + num_new)
+    positions = torch.arange(prompt_length + num_new, device=input_ids.device)
+    output = prior(
+        input_ids=input_ids,
+        attention_mask=_no_padding(input_ids),
+        cache_position=positions[:prompt_length],
+        use_cache=True,
+        **{_CACHE_ARGUMENT: cache},
+    )
+    new = []
+    for i in range(num_new):
+        codes = step(output.logits[:, -1])  # 1. sample from the last position
+        new.append(codes)
+        if progress is not None:
+            progress.update(1)
+        if i + 1 < num_new:  # 2. write it into its slot of the cache
+            fed = codes.repeat(repeats // codes.shape[0]).view(-1, 1)
+            position = positions[prompt_length + i : prompt_length + i + 1]
+            output = prior(input_ids=fed, cache_position=position, use_cache=True, **{_CACHE_ARGUMENT: cache})
     return torch.stack(new, dim=1) if new else input_ids.new_zeros((input_ids.shape[0], 0))
 
 

@@ -136,13 +136,15 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
 
     # sampling
 
-    def denoiser_logits(self, layout, token_ids, timestep, class_labels, guidance_scale) -> torch.Tensor:
-        """Logits over the codes (B, N, K), with classifier-free guidance when `guidance_scale` != 1."""
+    def denoiser_logits(self, layout, token_ids, timestep, class_labels, guidance_scale, bf16=False) -> torch.Tensor:
+        """Logits over the codes (B, N, K) in float32, with classifier-free guidance when `guidance_scale` != 1 (the
+        conditional and unconditional rows in one batched forward); the forward under bf16 autocast if `bf16`."""
         inputs = layout.denoiser_input(token_ids, torch.as_tensor(timestep), class_labels)
         if guidance_scale != 1.0:
             unconditional = layout.denoiser_input(token_ids, torch.as_tensor(timestep), None)
             inputs = torch.cat([inputs, unconditional])
-        logits = self.denoiser(input_ids=inputs).logits[:, layout.denoiser_prefix_length :, : layout.num_codes]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = self.denoiser(input_ids=inputs).logits[:, layout.denoiser_prefix_length :, : layout.num_codes]
         return apply_guidance(logits.float(), guidance_scale)
 
     @torch.no_grad()
@@ -163,6 +165,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
         return_intermediates: bool = False,
+        bf16: bool | None = None,
     ) -> DiscreteDiffusionPipelineOutput | tuple:
         r"""
         Args:
@@ -186,6 +189,8 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
                 {"token_ids": grid})` after each step; may return `{"token_ids": new_grid}` to change the grid.
             return_intermediates (`bool`, *optional*, defaults to `False`): Also return every step's decoded grid
                 (see `hf_vqgen.pipelines.reverse_process.export_reverse_process` for a GIF and a strip).
+            bf16 (`bool`, *optional*): Run the denoiser under bf16 autocast (sampling stays float32). Default: on a
+                CUDA device that supports bf16, off elsewhere (CPUs without bf16 matrix units run it slower).
         """
         layout, scheduler = self.layout, self.scheduler
         if token_ids is not None and batch_size is None:
@@ -195,6 +200,8 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         class_labels = self.prepare_class_labels(class_labels, batch_size, layout)
         self.check_sampling_inputs(layout, guidance_scale, temperature, top_k, generator)
         scheduler.set_timesteps(num_inference_steps, device=self.device)
+        if bf16 is None:
+            bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         known, known_ids = self.prepare_known_tokens(layout, batch_size, image, mask_image, token_ids, token_mask)
 
         # 1. start fully corrupted (random codes or all MASK), known tokens in place
@@ -206,7 +213,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         # 2. reverse process
         intermediates, steps_run = [], 0
         for i, t in enumerate(self.progress_bar(scheduler.timesteps)):
-            logits = self.denoiser_logits(layout, grid, t, class_labels, guidance_scale)
+            logits = self.denoiser_logits(layout, grid, t, class_labels, guidance_scale, bf16)
             out = scheduler.step(logits, t, grid, generator=generator, temperature=temperature, top_k=top_k)
             new_grid = out.prev_sample
             if known is not None:

@@ -10,7 +10,7 @@ from transformers import GPT2LMHeadModel
 
 from ..models.vq_model import VQVAEModel
 from ..vocabulary import TokenLayout
-from .autoregressive_sampling import build_input_ids, next_tokens, sample_with_cache
+from .autoregressive_sampling import build_input_ids, next_tokens, sample_with_cache, sample_with_static_cache
 from .token_pipeline import TokenImagePipeline, VQGenPipelineOutput, check_tokenizer_identity
 
 
@@ -46,6 +46,12 @@ class VQGenPipeline(TokenImagePipeline):
     def layout(self) -> TokenLayout:
         """The token layout the prior's config records (built anew on each access: read it once per call)."""
         return TokenLayout.from_config(self.prior.config)
+
+    def compile_prior(self, **compile_kwargs) -> None:
+        """Sample through `torch.compile(self.prior, **compile_kwargs)` from now on, with the static KV cache (so
+        every step has the same shapes). The compiled module is kept beside the component, never saved; the first
+        call compiles (seconds to minutes). Measured on CPU in `benchmarks/results/ar_static_cache.json`."""
+        self._compiled_prior = torch.compile(self.prior, **compile_kwargs)
 
     # inputs
 
@@ -92,6 +98,7 @@ class VQGenPipeline(TokenImagePipeline):
         num_prefix_rows: int | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
+        static_cache: bool = False,
     ) -> VQGenPipelineOutput | tuple:
         r"""
         Args:
@@ -111,6 +118,8 @@ class VQGenPipeline(TokenImagePipeline):
             num_prefix_rows (`int`, *optional*): Rows of `image`'s tokens to keep.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"`, `"pt"` or `"token_ids"`.
             return_dict (`bool`, *optional*, defaults to `True`): Return a [`VQGenPipelineOutput`] or a tuple.
+            static_cache (`bool`, *optional*, defaults to `False`): Preallocate the KV cache to the whole sequence
+                (fixed shapes at every step; the same codes). Always used after `compile_prior()`.
         """
         layout = self.layout
         batch_size = self.resolve_batch_size(batch_size, image)
@@ -129,8 +138,10 @@ class VQGenPipeline(TokenImagePipeline):
             return next_tokens(logits, code_mask, guidance_scale, temperature, top_k, top_p, generator)
 
         # 2. sample the remaining codes with the KV cache
+        compiled = getattr(self, "_compiled_prior", None)
+        sample = sample_with_static_cache if static_cache or compiled is not None else sample_with_cache
         with self.progress_bar(total=num_new) as progress:
-            new = sample_with_cache(self.prior, input_ids, num_new, step, progress)
+            new = sample(self.prior if compiled is None else compiled, input_ids, num_new, step, progress)
         codes = new if prefix is None else torch.cat([prefix, new], dim=1)
         token_ids = codes.view(batch_size, layout.grid_height, layout.grid_width)
 

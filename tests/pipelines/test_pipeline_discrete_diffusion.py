@@ -141,3 +141,25 @@ def test_mismatched_components_are_refused():
         DiscreteDiffusionPipeline(vqvae=pipeline.vqvae, denoiser=pipeline.denoiser, scheduler=other)
     with pytest.raises(ValueError, match="guidance_scale"):
         tiny_pipeline(num_classes=0)(batch_size=1, guidance_scale=2.0)
+
+
+def test_bf16_denoiser_forward_samples_codes_close_to_float32():
+    """The bf16 autocast path (on by default on CUDA devices with bf16) runs on CPU too: valid codes, float32
+    sampling, and mostly the same argmax choices as float32."""
+    pipeline = tiny_pipeline()
+    kwargs = {"batch_size": 4, "class_labels": [0, 1, 2, 0], "num_inference_steps": 4, "temperature": 0.0}
+    full = pipeline(output_type="token_ids", bf16=False, **kwargs).token_ids
+    half = pipeline(output_type="token_ids", bf16=True, **kwargs).token_ids
+    assert half.shape == full.shape and half.max() < pipeline.layout.num_codes
+    assert (half == full).float().mean() > 0.5
+
+
+def test_guidance_runs_one_batched_forward_per_step():
+    pipeline = tiny_pipeline()
+    calls = []
+    hook = pipeline.denoiser.register_forward_hook(
+        lambda module, args, kwargs, out: calls.append(kwargs), with_kwargs=True
+    )
+    pipeline(batch_size=3, class_labels=[0, 1, 2], guidance_scale=2.0, num_inference_steps=3, output_type="token_ids")
+    hook.remove()
+    assert len(calls) == 3 and all(call["input_ids"].shape[0] == 6 for call in calls)  # cond + uncond together

@@ -64,6 +64,26 @@ def test_kv_cache_sampler_equals_full_recompute(guidance_scale):
     assert cached.shape == (5, layout.num_tokens) and torch.equal(cached, recomputed)
 
 
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"guidance_scale": 2.0}, {"prefix_token_ids": torch.zeros(3, 5, dtype=torch.long)}]
+)
+def test_static_cache_samples_the_same_codes_as_the_dynamic_cache(kwargs):
+    pipeline = tiny_pipeline()
+    common = {"batch_size": 3, "class_labels": [0, 2, 1], "output_type": "token_ids", **kwargs}
+    dynamic = pipeline(generator=_seeded(5), **common).token_ids
+    static = pipeline(generator=_seeded(5), static_cache=True, **common).token_ids
+    assert torch.equal(dynamic, static)
+
+
+def test_compiled_prior_samples_the_same_codes_and_is_never_saved(tmp_path):
+    pipeline = tiny_pipeline()
+    eager = pipeline(batch_size=2, generator=_seeded(1), output_type="token_ids").token_ids
+    pipeline.compile_prior(backend="aot_eager")  # the path inductor takes, without generating code (fast on CPU)
+    assert torch.equal(pipeline(batch_size=2, generator=_seeded(1), output_type="token_ids").token_ids, eager)
+    pipeline.save_pretrained(tmp_path)
+    assert VQGenPipeline.from_pretrained(tmp_path).prior.__class__.__name__ == "GPT2LMHeadModel"
+
+
 def test_guidance_scale_one_equals_plain_conditional_model():
     pipeline = tiny_pipeline()
     layout = pipeline.layout
