@@ -10,7 +10,7 @@ FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 # PASSIVE wakes sleeping threads for every small op: KV-cached sampling ran at 98 vs 182 images/s on 2 cores.
 TEST_ENV := OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: demo demo-shipped demo-train test test-slow quality style bench fashion-mnist emoji clean
+.PHONY: demo demo-shipped demo-train test test-slow quality style bench gpu-check fashion-mnist emoji clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -99,6 +99,12 @@ bench: $(VENV)/.installed-dev fashion-mnist
 	$(BIN)/python benchmarks/baseline_ddpm.py --num_samples 2000
 	$(BIN)/python benchmarks/bench_sampling_speed.py --ar_pipeline benchmarks/results/runs/ar --diffusion_pipeline benchmarks/results/runs/diffusion-1
 	$(BIN)/python benchmarks/report.py
+
+# What a GPU machine does with the package (environment, training throughput and memory of the emoji recipes' models,
+# sampling latency, 2 processes on >= 2 GPUs) in <= 8 minutes on one H100/H200-class GPU, on synthetic data, into
+# benchmarks/results/accelerator_check.{json,md}. Needs a CUDA torch in .venv (see benchmarks/accelerator_check.py).
+gpu-check: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/accelerator_check.py
 
 clean:
 	rm -rf $(VENV) $(OUTPUTS) build *.egg-info .pytest_cache .ruff_cache

@@ -21,14 +21,22 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from common import RESULTS, machine, relative, write_report
+from common import (
+    RESULTS,
+    crossover_batch_size,
+    machine,
+    peak_rss_mib,
+    relative,
+    reset_peak_rss,
+    rss_mib,
+    write_report,
+)
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from hf_vqgen import DiscreteDiffusionPipeline, VQGenPipeline, load_pipeline
@@ -44,41 +52,6 @@ def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, 
 
 # CPU attention runs as this kernel, which FlopCounterMode has no formula for: charged as its other SDPA kernels are
 FLOP_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
-
-
-# memory
-
-
-def _proc_status_kib(field: str) -> int | None:
-    status = Path("/proc/self/status")
-    if not status.is_file():
-        return None
-    for line in status.read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    return None
-
-
-def reset_peak_rss() -> bool:
-    """Reset the process's RSS high-water mark to its current RSS (Linux >= 4.0); False where that is not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_rss_mib() -> float:
-    """The process's RSS high-water mark in MiB (since the last `reset_peak_rss`, where that worked)."""
-    kib = _proc_status_kib("VmHWM")
-    if kib is None:  # no /proc: getrusage's mark (bytes on macOS, KiB elsewhere)
-        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
-    return kib / 1024
-
-
-def rss_mib() -> float | None:
-    kib = _proc_status_kib("VmRSS")
-    return None if kib is None else kib / 1024
 
 
 # timing
@@ -255,9 +228,7 @@ def derived(samplers: dict, steps: list[int]) -> dict:
             continue
         if 1 in cached and 1 in diffusion:
             latency_ratio[str(step_count)] = cached[1]["latency_s"] / diffusion[1]["latency_s"]
-        both = sorted(cached.keys() & diffusion)
-        wins = [b for b in both if cached[b]["images_per_s"] > diffusion[b]["images_per_s"]]
-        crossover[str(step_count)] = wins[0] if wins else "none in range"
+        crossover[str(step_count)] = crossover_batch_size(cached, diffusion)
     return {
         "kv_cache_speedup": speedup,
         "ar_over_diffusion_latency_batch1": latency_ratio,

@@ -1,5 +1,6 @@
-"""What the benchmark scripts share: the machine a figure was measured on, the example scripts run as commands, what
-a saved run says about itself, and results files that name what they scored, with which settings, by which command.
+"""What the benchmark scripts share: the machine a figure was measured on, the process's memory high-water mark, the
+AR / diffusion crossover batch size, the example scripts run as commands, what a saved run says about itself, and
+results files that name what they scored, with which settings, by which command.
 
 Imported as `from common import ...`: `python benchmarks/<script>.py` puts this folder on `sys.path` by itself.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +43,52 @@ def machine() -> dict:
         "torch": torch.__version__,
         "python": sys.version,
     }
+
+
+# memory
+
+
+def _proc_status_kib(field: str) -> int | None:
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the process's RSS high-water mark to its current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mib() -> float:
+    """The process's RSS high-water mark in MiB (since the last `reset_peak_rss`, where that worked)."""
+    kib = _proc_status_kib("VmHWM")
+    if kib is None:  # no /proc: getrusage's mark (bytes on macOS, KiB elsewhere)
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+    return kib / 1024
+
+
+def rss_mib() -> float | None:
+    kib = _proc_status_kib("VmRSS")
+    return None if kib is None else kib / 1024
+
+
+# sampling figures
+
+
+def crossover_batch_size(ar: dict[int, dict], diffusion: dict[int, dict]) -> int | str:
+    """The smallest batch size measured for both samplers (batch size -> a row with `images_per_s`) at which the
+    autoregressive one makes more images/s than the diffusion one; "none in range" when it never does."""
+    both = sorted(ar.keys() & diffusion)
+    wins = [batch for batch in both if ar[batch]["images_per_s"] > diffusion[batch]["images_per_s"]]
+    return wins[0] if wins else "none in range"
 
 
 # running the example scripts
