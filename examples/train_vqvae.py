@@ -5,6 +5,11 @@
 
 See the README for the Fashion-MNIST recipe. The run ends with `save_pretrained(output_dir)` (safetensors), a grid of
 test originals vs reconstructions and `eval_results.json` (test-set PSNR and codebook usage).
+
+With `--streaming` the images are streamed (a Hub id, or a local folder of Parquet / WebDataset `.tar` shards: see
+`hf_vqgen.streaming`), each process reading its own shards, endlessly (`--max_train_steps` bounds the run) and
+through a `--shuffle_buffer_size` buffer; a checkpoint holds each process's stream position, so
+`--resume_from_checkpoint` continues without re-reading a row.
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ from hf_vqgen.image_utils import reconstruction_grid
 from hf_vqgen.metrics import evaluate_tokenizer
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 from hf_vqgen.models import PatchDiscriminator
+from hf_vqgen.streaming import (
+    StreamingImages,
+    StreamingLoader,
+    collate_streaming,
+    load_streaming_image_dataset,
+    split_by_process,
+)
 from hf_vqgen.training import (
     VQGANLoss,
     VQGANLossConfig,
@@ -58,7 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = recipe_parser(__doc__)
     data = parser.add_argument_group("data")
     data.add_argument("--dataset_name", default="fashion_mnist", help="`fashion_mnist` or a Hub dataset id.")
-    data.add_argument("--train_data_dir", default=None, help="Local image folder (overrides --dataset_name).")
+    data.add_argument(
+        "--train_data_dir",
+        default=None,
+        help="Local image folder, or shard folder with --streaming (overrides --dataset_name).",
+    )
     data.add_argument("--image_column", default="image")
     data.add_argument("--eval_split", default="test", help="Split for validation grids and the final metrics.")
     data.add_argument("--resolution", type=int, default=28)
@@ -67,6 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--max_train_samples", type=int, default=None, help="Truncate the training split (debugging).")
     data.add_argument("--max_eval_samples", type=int, default=None, help="Truncate the evaluation split.")
     data.add_argument("--dataloader_num_workers", type=int, default=0)
+    data.add_argument(
+        "--streaming", action="store_true", help="Stream the dataset (no epochs; --max_*_samples are read lazily)."
+    )
+    data.add_argument(
+        "--shuffle_buffer_size", type=int, default=1000, help="--streaming: rows drawn at random from this many."
+    )
 
     model = parser.add_argument_group("model")
     model.add_argument("--block_out_channels", type=int, nargs="+", default=[32, 64, 64])
@@ -105,6 +127,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_accelerate_arguments(train, checkpointing_steps=1000, validation_steps=500)
     args = parser.parse_args(argv)
     check_training_arguments(parser, args)
+    if args.streaming and args.dataloader_num_workers:
+        parser.error("--streaming reads in the main process (its position is saved with the checkpoint): "
+                     "use --dataloader_num_workers 0")  # fmt: skip
+    if args.shuffle_buffer_size < 0:
+        parser.error("--shuffle_buffer_size must be >= 0")
     if args.resolution % 2 ** (len(args.block_out_channels) - 1):
         parser.error(f"--resolution {args.resolution} is not divisible by 2**(len(--block_out_channels) - 1)")
     return args
@@ -134,7 +161,32 @@ def build_model(args: argparse.Namespace) -> VQVAEModel:
     )
 
 
+def build_streaming_dataloaders(args: argparse.Namespace):
+    """This process's shards of the training split, batched endlessly (`StreamingLoader`, to register for
+    checkpointing); the evaluation split streamed whole (or its first --max_eval_samples) by every process."""
+    from accelerate import PartialState
+
+    process = PartialState()
+    source = args.train_data_dir or args.dataset_name
+    transform = PixelTransform(args.resolution, args.num_channels, args.resize_mode)
+    train = load_streaming_image_dataset(source, "train", args.image_column, label_column=None)
+    train = split_by_process(train, process.process_index, process.num_processes)
+    if args.max_train_samples is not None:  # this process's share of the first max_train_samples
+        share, extra = divmod(args.max_train_samples, process.num_processes)
+        train = train.take(share + int(process.process_index < extra))
+    images = StreamingImages(train, transform, args.shuffle_buffer_size, seed=(args.seed, process.process_index))
+    evaluation = load_streaming_image_dataset(source, args.eval_split, args.image_column, label_column=None)
+    if args.max_eval_samples is not None:
+        evaluation = evaluation.take(args.max_eval_samples)
+    eval_loader = torch.utils.data.DataLoader(
+        StreamingImages(evaluation, transform), batch_size=args.eval_batch_size, collate_fn=collate_streaming
+    )
+    return StreamingLoader(images, args.train_batch_size, process.device), eval_loader
+
+
 def build_dataloaders(args: argparse.Namespace):
+    if args.streaming:
+        return build_streaming_dataloaders(args)
     source = args.train_data_dir or args.dataset_name
     transform = PixelTransform(args.resolution, args.num_channels, args.resize_mode)
     train = load_image_dataset(source, split="train", image_column=args.image_column)
@@ -222,6 +274,8 @@ def finish(accelerator, model, eval_loader, args, step: int, elapsed: float) -> 
 def build_components(args: argparse.Namespace, accelerator: Accelerator) -> Components:
     """Data, models, losses and optimisers, prepared by Accelerate."""
     train_loader, eval_loader = build_dataloaders(args)
+    if args.streaming:  # its stream position goes into every checkpoint (`accelerator.prepare` leaves it as it is)
+        accelerator.register_for_checkpointing(train_loader)
     set_seed(args.seed)  # the same initial weights whatever the data loading before drew from the RNG
     model = build_model(args)
     criterion_config = VQGANLossConfig(
@@ -259,7 +313,10 @@ def train(args: argparse.Namespace, accelerator: Accelerator, parts: Components,
     start = time.monotonic()
     parts.model.train()
     while global_step < args.max_train_steps and not out_of_time(accelerator, start, args.max_train_minutes):
-        for batch in resumed_batches(accelerator, parts.train_loader, global_step, args.gradient_accumulation_steps):
+        batches = parts.train_loader  # --streaming: endless, resumed from the checkpoint's stream position
+        if not args.streaming:
+            batches = resumed_batches(accelerator, parts.train_loader, global_step, args.gradient_accumulation_steps)
+        for batch in batches:
             logs = training_step(batch, parts, accelerator, args, global_step)
             if not accelerator.sync_gradients:
                 continue
