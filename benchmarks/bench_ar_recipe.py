@@ -23,6 +23,7 @@ from common import (
     dataset_arguments,
     machine,
     read_json,
+    recipe_values,
     relative,
     run_script,
     write_report,
@@ -52,7 +53,9 @@ def main() -> None:
     if not (tokenizer / "config.json").is_file():
         raise SystemExit(f"No tokenizer at {relative(tokenizer)}: run benchmarks/bench_tokenizer_recipe.py first.")
     data = dataset_arguments(tokenizer)
-    run_script("encode_dataset", "--vqvae_name_or_path", tokenizer, "--output_dir", tokens, *data)
+    labels = recipe_values(args.recipe, "--label_columns")  # the classes the prior is conditioned on
+    labels = ["--label_columns", *labels] if labels else []
+    run_script("encode_dataset", "--vqvae_name_or_path", tokenizer, "--output_dir", tokens, *data, *labels)
     run_script("train_prior", f"@{relative(args.recipe)}", "--vqvae_name_or_path", tokenizer, "--tokens_dir", tokens,
                "--output_dir", pipeline, "--report_to", "none")  # fmt: skip
     trained = read_json(pipeline / "eval_results.json", "examples/train_prior.py")

@@ -149,6 +149,16 @@ def dataset_arguments(tokenizer_dir: str | os.PathLike, scoring: bool = False) -
     return argv
 
 
+def recipe_values(recipe: str | os.PathLike, flag: str) -> list[str]:
+    """The values a recipe file (`--flag value ...` lines, `#` comments) gives `flag`, e.g. the prior recipe's
+    `--label_columns`, which the tokens must be encoded with; [] when it does not set it."""
+    words = [word for line in Path(recipe).read_text().splitlines() for word in line.split("#", 1)[0].split()]
+    if flag not in words:
+        return []
+    values = words[words.index(flag) + 1 :]
+    return values[: next((i for i, word in enumerate(values) if word.startswith("--")), len(values))]
+
+
 # results files
 
 

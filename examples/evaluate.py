@@ -180,7 +180,8 @@ def main(args: argparse.Namespace) -> dict:
     output_dir.mkdir(parents=True, exist_ok=True)
     timings, start = {}, time.monotonic()
     extractor = load_feature_extractor(args.feature_extractor)
-    results = {"metrics": {}, "settings": portable_settings(args), "command": command_line()}
+    scored = portable_path(args.pipeline or args.tokenizer or args.images_npy)
+    results = {"scored": scored, "metrics": {}, "settings": portable_settings(args), "command": command_line()}
     if args.pipeline:
         images, sampling, pipeline = sample_pipeline(args)
         timings["generate_seconds"] = time.monotonic() - start
