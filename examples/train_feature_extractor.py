@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from hf_vqgen import PixelTransform, load_image_dataset, with_pixel_values
 from hf_vqgen.data import collate_pixel_values
+from hf_vqgen.evaluation import command_line
 from hf_vqgen.models import ImageClassifier
 
 
@@ -117,6 +118,7 @@ def main(args: argparse.Namespace) -> dict:
     progress.close()
 
     results = {"test_accuracy": accuracy(model, test_loader), "epochs": args.num_epochs, "dataset": args.dataset_name}
+    results["command"] = command_line()  # how this feature network was made: figures scored with it cite it
     if accelerator.is_main_process:
         accelerator.unwrap_model(model).save_pretrained(args.output_dir)
         (Path(args.output_dir) / "eval_results.json").write_text(json.dumps(results, indent=2))
