@@ -10,7 +10,7 @@ FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 # PASSIVE wakes sleeping threads for every small op: KV-cached sampling ran at 98 vs 182 images/s on 2 cores.
 TEST_ENV := OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: demo demo-shipped demo-train test test-slow quality style bench gpu-check fashion-mnist emoji clean
+.PHONY: demo demo-shipped demo-train app test test-slow quality style bench gpu-check fashion-mnist emoji clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,13 @@ demo-train: $(VENV)/.installed-dev fashion-mnist
 	$(BIN)/python examples/sample.py --pipeline $(OUTPUTS)/ar-pipeline --output_dir $(OUTPUTS)/samples
 	@echo "Wrote $(OUTPUTS)/vqvae/reconstructions.png, $(OUTPUTS)/vqvae/eval_results.json,"
 	@echo "      $(OUTPUTS)/samples/samples.png (one row per class) and $(OUTPUTS)/samples/completions.png"
+
+# The web demo (examples/app.py, Gradio) over the shipped pipelines on http://127.0.0.1:7860 (APP_ARGS="--pipeline
+# DIR_OR_REPO_ID ... --port N" to change); Ctrl-C stops it.
+APP_ARGS ?=
+app: $(VENV)/.installed-app fashion-mnist
+	@echo "Starting the web demo; open the URL it prints (http://127.0.0.1:7860 unless --port says otherwise)."
+	GRADIO_ANALYTICS_ENABLED=False $(BIN)/python examples/app.py $(APP_ARGS)
 
 test: $(VENV)/.installed-test
 	$(TEST_ENV) $(BIN)/python -m pytest tests
