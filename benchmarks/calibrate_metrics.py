@@ -102,7 +102,7 @@ def main() -> None:
         "rows": rows,
     }
     write_report(args.results_dir / "metric_calibration.json", report)
-    table = calibration_table(rows, args.num_images)
+    table = calibration_table(rows)
     (args.results_dir / "metric_calibration.md").write_text(table + "\n")
     print(table)
 

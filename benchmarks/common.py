@@ -193,10 +193,13 @@ def write_report(path: str | os.PathLike, report: dict, command: str | None = No
     return report
 
 
-def calibration_table(rows: dict[str, dict], num_reference: int | None = None) -> str:
+def calibration_table(rows: dict[str, dict]) -> str:
     """benchmarks/calibrate_metrics.py's rows (image set -> metrics) as a markdown table."""
     columns = ("fid", "kid", "precision", "recall", "classifier_score")
-    reference = f"{num_reference // 1000}k " if num_reference and num_reference % 1000 == 0 else ""
+    num_reference = next(iter(rows.values())).get("num_reference")  # the reference split's size, as scored
+    reference = ""
+    if num_reference:
+        reference = f"{num_reference // 1000}k " if num_reference % 1000 == 0 else f"{num_reference:,}-image "
     lines = [f"| image set (vs the {reference}test split) | n | FID | KID | precision | recall | classifier score |"]
     lines.append("|---|---|---|---|---|---|---|")
     for name, metrics in rows.items():

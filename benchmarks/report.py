@@ -368,7 +368,7 @@ def calibration_section(report: dict) -> list[str]:
     return [
         f"## Metric calibration ({settings['dataset_name']}, features of `{report['feature_extractor']}`)",
         "",
-        calibration_table(report["rows"], settings.get("num_images")),
+        calibration_table(report["rows"]),
         "",
         source("metric_calibration", report) + f" {report['seconds']:.0f} s.",
     ]
