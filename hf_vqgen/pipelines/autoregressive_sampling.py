@@ -42,11 +42,26 @@ def _no_padding(input_ids: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_with_cache(prior: GPT2LMHeadModel, input_ids: torch.Tensor, num_new: int, step: SampleStep, progress=None):
+def sample_with_cache(
+    prior: GPT2LMHeadModel,
+    input_ids: torch.Tensor,
+    num_new: int,
+    step: SampleStep,
+    progress=None,
+    static_cache: bool = False,
+) -> torch.Tensor:
     """Extend `input_ids` (B', L) by `num_new` codes, feeding the model one new token at a time with its KV cache
-    (the prefix is never recomputed). `step` maps last-position logits (B', V) to codes (B,)."""
-    repeats = input_ids.shape[0]
-    output = prior(input_ids=input_ids, attention_mask=_no_padding(input_ids), use_cache=True)
+    (the prefix is never recomputed). `step` maps last-position logits (B', V) to codes (B,).
+
+    `static_cache`: the cache is preallocated to the whole sequence (transformers' `StaticCache`, each step writing
+    its slot at `cache_position`), so every step has the same shapes and nothing is allocated or concatenated: the
+    step can be compiled (`torch.compile`) or captured in CUDA graphs. The same draws in the same order give the same
+    codes (tested token for token)."""
+    repeats, prompt_length = input_ids.shape
+    positions = torch.arange(prompt_length + num_new, device=input_ids.device)
+    cache = StaticCache(config=prior.config, max_cache_len=prompt_length + num_new) if static_cache else None
+    fixed = {_CACHE_ARGUMENT: cache, "cache_position": positions[:prompt_length]} if static_cache else {}
+    output = prior(input_ids=input_ids, attention_mask=_no_padding(input_ids), use_cache=True, **fixed)
     new = []
     for i in range(num_new):
         codes = step(output.logits[:, -1])  # 1. sample from the last position
@@ -55,39 +70,10 @@ def sample_with_cache(prior: GPT2LMHeadModel, input_ids: torch.Tensor, num_new: 
             progress.update(1)
         if i + 1 < num_new:  # 2. feed it (to both halves when guiding), reusing the cache
             fed = codes.repeat(repeats // codes.shape[0]).view(-1, 1)
-            cache = getattr(output, _CACHE_ARGUMENT)
-            output = prior(input_ids=fed, use_cache=True, **{_CACHE_ARGUMENT: cache})
-    return torch.stack(new, dim=1) if new else input_ids.new_zeros((input_ids.shape[0], 0))
-
-
-@torch.no_grad()
-def sample_with_static_cache(
-    prior: GPT2LMHeadModel, input_ids: torch.Tensor, num_new: int, step: SampleStep, progress=None
-) -> torch.Tensor:
-    """`sample_with_cache` over a KV cache preallocated to the whole sequence (transformers' `StaticCache`): every
-    step has the same shapes and nothing is allocated or concatenated, so the step can be compiled
-    (`torch.compile`) or captured in CUDA graphs. Same draws in the same order: the same codes as `sample_with_cache`
-    (tested token for token)."""
-    repeats, prompt_length = input_ids.shape
-    cache = StaticCache(config=prior.config, max_cache_len=prompt_length + num_new)
-    positions = torch.arange(prompt_length + num_new, device=input_ids.device)
-    output = prior(
-        input_ids=input_ids,
-        attention_mask=_no_padding(input_ids),
-        cache_position=positions[:prompt_length],
-        use_cache=True,
-        **{_CACHE_ARGUMENT: cache},
-    )
-    new = []
-    for i in range(num_new):
-        codes = step(output.logits[:, -1])  # 1. sample from the last position
-        new.append(codes)
-        if progress is not None:
-            progress.update(1)
-        if i + 1 < num_new:  # 2. write it into its slot of the cache
-            fed = codes.repeat(repeats // codes.shape[0]).view(-1, 1)
-            position = positions[prompt_length + i : prompt_length + i + 1]
-            output = prior(input_ids=fed, cache_position=position, use_cache=True, **{_CACHE_ARGUMENT: cache})
+            extra = {_CACHE_ARGUMENT: getattr(output, _CACHE_ARGUMENT)}
+            if static_cache:
+                extra["cache_position"] = positions[prompt_length + i : prompt_length + i + 1]
+            output = prior(input_ids=fed, use_cache=True, **extra)
     return torch.stack(new, dim=1) if new else input_ids.new_zeros((input_ids.shape[0], 0))
 
 

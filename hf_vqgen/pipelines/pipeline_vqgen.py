@@ -10,7 +10,7 @@ from transformers import GPT2LMHeadModel
 
 from ..models.vq_model import VQVAEModel
 from ..vocabulary import TokenLayout
-from .autoregressive_sampling import build_input_ids, next_tokens, sample_with_cache, sample_with_static_cache
+from .autoregressive_sampling import build_input_ids, next_tokens, sample_with_cache
 from .token_pipeline import TokenImagePipeline, VQGenPipelineOutput, check_tokenizer_identity
 
 
@@ -139,9 +139,9 @@ class VQGenPipeline(TokenImagePipeline):
 
         # 2. sample the remaining codes with the KV cache
         compiled = getattr(self, "_compiled_prior", None)
-        sample = sample_with_static_cache if static_cache or compiled is not None else sample_with_cache
+        prior, static_cache = (self.prior, static_cache) if compiled is None else (compiled, True)
         with self.progress_bar(total=num_new) as progress:
-            new = sample(self.prior if compiled is None else compiled, input_ids, num_new, step, progress)
+            new = sample_with_cache(prior, input_ids, num_new, step, progress, static_cache=static_cache)
         codes = new if prefix is None else torch.cat([prefix, new], dim=1)
         token_ids = codes.view(batch_size, layout.grid_height, layout.grid_width)
 
