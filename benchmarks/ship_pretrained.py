@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sampling.add_argument("--ar_guidance_scale", type=float, default=1.5)
     sampling.add_argument("--diffusion_steps", type=int, default=8)
     sampling.add_argument("--diffusion_guidance_scale", type=float, default=2.0)
+    sampling.add_argument(
+        "--strip_temperatures", type=float, nargs="*", default=[], help="Reverse-process strips at these temperatures."
+    )
     return parser.parse_args(argv)
 
 
@@ -100,8 +103,10 @@ def benchmark_metrics(args) -> dict:
         for scored, samples in ((ar["sampling"], ar["samples"]), (ar["guided"]["sampling"], ar["guided"]["samples"])):
             label = evaluator(how, "samples", scored["settings"], sampling_label(scored["settings"]))
             metrics["ar"][label] = card_metrics(samples)
-    diffusion = read_json(args.results_dir / "diffusion_recipe.json", "benchmarks/bench_diffusion_recipe.py")
-    settings = diffusion["settings"]["evaluation"] | {"num_samples": diffusion["num_samples"], "classes": True}
+    diffusion_results = args.results_dir / "diffusion_recipe.json"
+    diffusion = read_json(diffusion_results) if diffusion_results.is_file() else {"rows": []}
+    settings = diffusion.get("settings", {}).get("evaluation", {}) | {"num_samples": diffusion.get("num_samples")}
+    settings["classes"] = True
     for row in diffusion["rows"]:
         if row["scored"] == runs["diffusion"]:
             label = sampling_label(settings | {"guidance_scale": row["guidance_scale"]}, row["steps"])
@@ -165,8 +170,9 @@ def ship(source: Path, target: Path, dtype: torch.dtype, metrics: dict, save, sa
     else:
         metrics = {}
     if sample_args is not None:
+        data = ["--dataset_name", record["dataset"]] if record.get("dataset") else []  # the test images completed
         run_script("sample", "--pipeline", target, "--output_dir", target, "--samples_per_class", 8,
-                   "--num_completions", 8, *sample_args)  # fmt: skip
+                   "--num_completions", 8, *data, *sample_args)  # fmt: skip
         facts = model_facts(model.vqvae, model.layout, getattr(model, "scheduler", None))
     else:
         shutil.copy2(source / "reconstructions.png", target / "reconstructions.png")
@@ -206,11 +212,12 @@ def main() -> None:
         )
     shipped = args.output_dir / prefix
     diffusion = ["--num_inference_steps", args.diffusion_steps, "--guidance_scale", args.diffusion_guidance_scale]
+    strips = ["--strip_temperatures", *args.strip_temperatures] if args.strip_temperatures else []
     # (how the weights are saved, the sample.py arguments of the shipped samples; none: a tokenizer)
     kinds = {
         "tokenizer": (save_tokenizer, None),
         "ar": (save_pipeline, ["--guidance_scale", args.ar_guidance_scale]),
-        "diffusion": (save_pipeline, [*diffusion, "--gif"]),
+        "diffusion": (save_pipeline, [*diffusion, "--gif", *strips]),
     }
     for kind, (saver, sampling) in kinds.items():
         source = runs / getattr(args, f"{kind}_run")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .emoji import EMOJI, EMOJI_ATTRIBUTION
+
 
 KINDS = {"tokenizer": "tokenizer.md", "ar": "ar_pipeline.md", "diffusion": "diffusion_pipeline.md"}
 KIND_NAMES = {"tokenizer": "tokenizer", "ar": "autoregressive pipeline", "diffusion": "discrete-diffusion pipeline"}
@@ -113,7 +115,17 @@ def render_model_card(context: dict, sample_image: str | None = None) -> ModelCa
         samples=f"![samples]({sample_image})" if sample_image else "",
         conditioning=f"Class-conditional ({num_classes} classes, classifier-free guidance)." if num_classes else "",
         labels_kwarg="class_labels=[0, 1, 2, 3], " if num_classes >= 4 else "",
+        data_licences=data_licences(dataset),
         **facts,
+    )
+
+
+def data_licences(dataset: str) -> str:
+    """A card section crediting the training images when their licences ask for it (the emoji sets do)."""
+    if dataset != EMOJI:
+        return ""
+    return (
+        f"## Training data and licences\n\nThe {dataset} images (`make emoji`) come from:\n\n{EMOJI_ATTRIBUTION}\n\n"
     )
 
 
