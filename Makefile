@@ -10,7 +10,7 @@ FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 # PASSIVE wakes sleeping threads for every small op: KV-cached sampling ran at 98 vs 182 images/s on 2 cores.
 TEST_ENV := OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: demo demo-shipped demo-train app test test-slow quality style bench gpu-check fashion-mnist emoji clean
+.PHONY: demo demo-shipped demo-emoji demo-train app test test-slow quality style bench gpu-check fashion-mnist emoji clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,9 +59,21 @@ demo-shipped: $(VENV)/.installed-dev
 	$(BIN)/python examples/sample.py --pipeline $(SHIPPED)/fashion-mnist-ar --output_dir $(OUTPUTS)/ar --guidance_scale 1.5
 	$(BIN)/python examples/sample.py --pipeline $(SHIPPED)/fashion-mnist-diffusion --output_dir $(OUTPUTS)/diffusion \
 		--num_inference_steps 8 --guidance_scale 2 --gif
-	@echo "Wrote $(OUTPUTS)/ar/samples.png (one row per class) and completions.png (test images, then completed from"
-	@echo "      their top rows), $(OUTPUTS)/diffusion/samples.png, completions.png (inpainting the rows below) and"
-	@echo "      reverse_process.gif / reverse_process.png (the reverse diffusion, step by step)"
+	@echo "Wrote $(OUTPUTS)/ar/samples.png (one row per class) and completions.png (test images, their reconstructions,"
+	@echo "      then completed from their top rows), $(OUTPUTS)/diffusion/samples.png, completions.png (inpainting the"
+	@echo "      rows below) and reverse_process.gif / reverse_process.png (the reverse diffusion, step by step)"
+	@if [ -f $(SHIPPED)/emoji-ar/model_index.json ]; then $(MAKE) --no-print-directory demo-emoji; fi
+
+# The emoji pipelines (64x64 RGB, 16x16 tokens, category x style): completes the test images shipped with them, so
+# the emoji data is not needed; the reverse diffusion also at a low and a high temperature.
+demo-emoji: $(VENV)/.installed-dev
+	$(BIN)/python examples/sample.py --pipeline $(SHIPPED)/emoji-ar --output_dir $(OUTPUTS)/emoji-ar \
+		--samples_per_class 2 --guidance_scale 1.5 --images_dir $(SHIPPED)/emoji-ar/test_images
+	$(BIN)/python examples/sample.py --pipeline $(SHIPPED)/emoji-diffusion --output_dir $(OUTPUTS)/emoji-diffusion \
+		--samples_per_class 2 --num_inference_steps 16 --guidance_scale 2 --gif --strip_temperatures 0.5 2 \
+		--images_dir $(SHIPPED)/emoji-ar/test_images
+	@echo "Wrote $(OUTPUTS)/emoji-ar/ and $(OUTPUTS)/emoji-diffusion/: samples.png (one row per category x style),"
+	@echo "      completions.png (from the first 4 and 8 of 16 token rows), reverse_process_t0.5.png / _t2.png and the GIF"
 
 demo-train: $(VENV)/.installed-dev fashion-mnist
 	$(BIN)/python examples/train_vqvae.py @examples/recipes/vqvae_fashion_mnist.args \
