@@ -62,7 +62,7 @@ demo-shipped: $(VENV)/.installed-dev
 	@echo "Wrote $(OUTPUTS)/ar/samples.png (one row per class) and completions.png (test images, their reconstructions,"
 	@echo "      then completed from their top rows), $(OUTPUTS)/diffusion/samples.png, completions.png (inpainting the"
 	@echo "      rows below) and reverse_process.gif / reverse_process.png (the reverse diffusion, step by step)"
-	@if [ -f $(SHIPPED)/emoji-ar/model_index.json ]; then $(MAKE) --no-print-directory demo-emoji; fi
+	@if [ -f $(SHIPPED)/emoji-ar/model_index.json ] && [ -f $(SHIPPED)/emoji-diffusion/model_index.json ]; then $(MAKE) --no-print-directory demo-emoji; fi
 
 # The emoji pipelines (64x64 RGB, 16x16 tokens, category x style): completes the test images shipped with them, so
 # the emoji data is not needed; the reverse diffusion also at a low and a high temperature.

@@ -10,7 +10,8 @@
     python examples/evaluate.py --images_npy samples.npy --output_dir eval/samples
 
 FID / KID / precision / recall / classifier score are computed in the feature space of `--feature_extractor`
-(default: the Fashion-MNIST classifier shipped in benchmarks/assets/); compare figures only at equal sample counts.
+(default: the classifier trained on `--dataset_name`, `benchmarks/assets/<dataset_name>_classifier/`, shipped for
+fashion_mnist and emoji); compare figures only at equal sample counts.
 """
 
 from __future__ import annotations
@@ -45,11 +46,17 @@ from hf_vqgen.evaluation import (
 from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
 from hf_vqgen.image_utils import image_grid, reconstruction_grid
 from hf_vqgen.metrics import heldout_bits_per_token
-from hf_vqgen.model_cards import update_model_card
+from hf_vqgen.model_cards import CONTEXT_FILE, update_model_card
 
 
 # a classifier trained on each dataset with examples/train_feature_extractor.py ships here, one folder per dataset
 ASSETS = Path(__file__).resolve().parents[1] / "benchmarks" / "assets"
+
+
+def relative_to_repo(path: Path) -> str:
+    return path.relative_to(ASSETS.parents[1]).as_posix()
+
+
 CARD_METRICS = ("fid", "kid", "precision", "recall", "classifier_score", "psnr", "ssim", "bits_per_token")
 PACKAGES = ("hf_vqgen", "torch", "diffusers", "transformers", "accelerate", "datasets")
 
@@ -64,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("--images_npy", help="A .npy array of images from any generator.")
     parser.add_argument("--dataset_name", default="fashion_mnist")
     parser.add_argument("--split", default="test", help="Reference split.")
+    parser.add_argument(
+        "--label_columns",
+        nargs="+",
+        default=None,
+        help="Labels for held-out likelihoods (--pipeline, AR); default: those the prior was trained with.",
+    )
     parser.add_argument("--resolution", type=int, default=None, help="--tokenizer: default its sample_size.")
     parser.add_argument("--num_channels", type=int, default=None, choices=(1, 3), help="Default: the tokenizer's.")
     parser.add_argument("--num_samples", type=int, default=10000, help="Images scored (the first N).")
@@ -90,7 +103,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--update_card", action="store_true", help="Add the metrics to the model card of --pipeline / --tokenizer."
     )
     args = parser.parse_args(argv)
-    args.feature_extractor = args.feature_extractor or str(ASSETS / f"{args.dataset_name}_classifier")
+    if args.feature_extractor is None:
+        default = ASSETS / f"{args.dataset_name}_classifier"
+        if not default.is_dir():
+            parser.error(
+                f"no feature network ships for --dataset_name {args.dataset_name!r} ({relative_to_repo(default)}): "
+                "train one with examples/train_feature_extractor.py and pass --feature_extractor, or 'inception'"
+            )
+        args.feature_extractor = str(default)
     if args.update_card and not (args.pipeline or args.tokenizer):
         parser.error("--update_card needs a --pipeline or --tokenizer folder")
     if args.num_samples < 2 or args.batch_size < 1 or args.num_inference_steps < 1:
@@ -137,7 +157,17 @@ def sample_pipeline(args) -> tuple[torch.Tensor, dict, VQGenPipeline | DiscreteD
 
 def prior_likelihood(pipeline: VQGenPipeline, args) -> dict:
     """Held-out bits per token / image of the prior on the reference split, encoded with the pipeline's tokenizer."""
-    dataset = load_image_dataset(args.dataset_name, split=args.split)
+    label_columns = args.label_columns or trained_label_columns(args.pipeline)
+    label_column = label_columns[0] if len(label_columns) == 1 else label_columns
+    dataset = load_image_dataset(args.dataset_name, split=args.split, label_column=label_column)
+    feature = dataset.features.get("label")
+    if pipeline.layout.num_classes and getattr(feature, "num_classes", pipeline.layout.num_classes) != (
+        pipeline.layout.num_classes
+    ):  # scoring with another label set would give every image a wrong class token, silently
+        raise ValueError(
+            f"The prior has {pipeline.layout.num_classes} classes but --label_columns {label_columns} of "
+            f"{args.dataset_name!r} give {feature.num_classes}: pass the columns it was trained with."
+        )
     dataset = dataset.select(range(min(args.num_samples, len(dataset))))
     config = pipeline.vqvae.config
     transform = PixelTransform(config.sample_size, config.in_channels)
@@ -146,6 +176,13 @@ def prior_likelihood(pipeline: VQGenPipeline, args) -> dict:
     token_ids = torch.cat([pipeline.vqvae.encode_to_ids(chunk) for chunk in images.split(args.batch_size)]).flatten(1)
     labels = torch.tensor(dataset["label"]) if "label" in dataset.column_names else None
     return heldout_bits_per_token(pipeline.prior, pipeline.layout, token_ids, labels, args.batch_size)
+
+
+def trained_label_columns(pipeline_path) -> list[str]:
+    """The `--label_columns` the prior was trained with, as its training script recorded them (default `label`)."""
+    context = Path(pipeline_path) / CONTEXT_FILE
+    hyperparameters = json.loads(context.read_text()).get("hyperparameters", {}) if context.is_file() else {}
+    return list(hyperparameters.get("label_columns") or ["label"])
 
 
 def portable_settings(args: argparse.Namespace) -> dict:

@@ -73,8 +73,11 @@ def images_to_complete(pipeline, args) -> torch.Tensor:
 def main(args: argparse.Namespace) -> dict[str, Path]:
     pipeline = load_pipeline(args.pipeline)
     diffusion = isinstance(pipeline, DiscreteDiffusionPipeline)
-    if args.gif and not diffusion:
-        raise ValueError("--gif shows a discrete-diffusion reverse process; this is an autoregressive pipeline.")
+    if (args.gif or args.strip_temperatures) and not diffusion:
+        raise ValueError(
+            "--gif and --strip_temperatures show a discrete-diffusion reverse process; this is an autoregressive "
+            "pipeline."
+        )
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     sampling = {"guidance_scale": args.guidance_scale, "temperature": args.temperature, "top_k": args.top_k}

@@ -51,7 +51,7 @@ from hf_vqgen.training.arguments import (
     check_training_arguments,
     recipe_parser,
 )
-from hf_vqgen.training.export import export_atomically
+from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior
 from hf_vqgen.training.priors import bits_per_token, weight_decay_groups
@@ -101,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_training_arguments(parser, args)
     if not 0 <= args.class_dropout < 1:
         parser.error("--class_dropout must be in [0, 1)")
+    if args.max_train_minutes is not None and args.max_train_minutes <= 0:
+        parser.error("--max_train_minutes must be > 0")
     if not 0 <= args.extra_corruption < 1:
         parser.error("--extra_corruption must be in [0, 1)")
     if args.num_train_timesteps < 1 or args.num_inference_steps < 1:
@@ -111,7 +113,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_tokens(args, vqvae: VQVAEModel, accelerator: Accelerator):
-    """(train, eval) token datasets, checked against the tokenizer; encoded from images once when needed."""
+    """(train, eval) token datasets, checked whole against the tokenizer, and their number of classes (0 with
+    `--unconditional`, counted on the full train split); encoded from images once when needed."""
     tokens_dir = args.tokens_dir or str(Path(args.output_dir) / "tokens")
     if args.tokens_dir is None and not Path(tokens_dir).is_dir():
         label_columns = args.label_columns[0] if len(args.label_columns) == 1 else args.label_columns
@@ -135,7 +138,7 @@ def load_tokens(args, vqvae: VQVAEModel, accelerator: Accelerator):
     train = tokens["train"]
     if args.max_train_samples is not None:
         train = train.select(range(min(args.max_train_samples, len(train))))
-    return train.with_format("torch"), tokens[args.eval_split].with_format("torch")
+    return train.with_format("torch"), tokens[args.eval_split].with_format("torch"), num_classes or 0
 
 
 def count_classes(tokens) -> int:
@@ -199,6 +202,7 @@ def check_cheap_things_first(args) -> None:
     """What can fail in a second, checked before minutes of encoding or training: the output folder is writable,
     the checkpoint to resume exists, the token folder exists."""
     output_dir = Path(args.output_dir)
+    recover_interrupted_export(output_dir)  # before anything looks for checkpoints or cached tokens there
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=output_dir).close()
@@ -213,8 +217,8 @@ def build_components(args, accelerator: Accelerator) -> Components:
     """Tokenizer, token data, the prior of `--prior_type`, its optimiser and loaders, prepared for Accelerate."""
     kind = PRIOR_KINDS[args.prior_type](args)
     vqvae = VQVAEModel.from_pretrained(args.vqvae_name_or_path).to(accelerator.device).eval()
-    train_tokens, eval_tokens = load_tokens(args, vqvae, accelerator)
-    layout = kind.layout(vqvae, 0 if args.unconditional else count_classes(train_tokens))
+    train_tokens, eval_tokens, num_classes = load_tokens(args, vqvae, accelerator)
+    layout = kind.layout(vqvae, num_classes)
     set_seed(args.seed)  # the same initial weights whatever the data loading before drew from the RNG
     prior = kind.build_model(layout)
     setattr(prior.config, TOKENIZER_HASH_KEY, tokenizer_identity(vqvae)["weights_sha256"])  # checked at load

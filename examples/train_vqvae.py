@@ -56,7 +56,7 @@ from hf_vqgen.training.arguments import (
     check_training_arguments,
     recipe_parser,
 )
-from hf_vqgen.training.export import export_atomically
+from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.losses import LPIPSFromFile
 
@@ -336,6 +336,7 @@ def train(args: argparse.Namespace, accelerator: Accelerator, parts: Components,
 
 
 def main(args: argparse.Namespace) -> dict | None:
+    recover_interrupted_export(args.output_dir)  # before resuming looks for checkpoints there
     accelerator = build_accelerator(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(args.seed)

@@ -194,9 +194,12 @@ def combine_label_columns(dataset: datasets.Dataset, columns: list[str] | tuple[
 
     def combine(batch: dict) -> dict:
         combined = np.zeros(len(batch[columns[0]]), dtype=np.int64)
+        missing = np.zeros(len(combined), dtype=bool)
         for column, size in zip(columns, sizes):
-            combined = combined * size + np.asarray(batch[column], dtype=np.int64)
-        return {COMBINED_LABEL: combined.tolist()}
+            values = np.asarray(batch[column], dtype=np.int64)
+            missing |= values < 0  # ClassLabel's -1: no label, which must not turn into another class
+            combined = combined * size + values
+        return {COMBINED_LABEL: np.where(missing, -1, combined).tolist()}
 
     new_features = datasets.Features({**features, COMBINED_LABEL: datasets.ClassLabel(names=names)})
     return dataset.map(combine, batched=True, features=new_features, desc="Combining labels")

@@ -19,7 +19,7 @@ MODELS = {"tokenizer", "ar", "diffusion", "ar_large", "diffusion_large"}
 def run_check(results, *extra) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # the CPU path, on any machine
     command = [sys.executable, SCRIPT, "--smoke", "--results_file", str(results), *extra]
-    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-5000:]
     assert "| model | variant |" in completed.stdout and results.with_suffix(".md").is_file()
     return json.loads(results.read_text())
@@ -62,7 +62,7 @@ def test_smoke_run_reports_every_section(tmp_path):
 
 def test_smoke_refuses_to_write_into_the_results_folder():
     command = [sys.executable, SCRIPT, "--smoke", "--results_file", "benchmarks/results/x.json"]
-    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 2 and "outside benchmarks/results" in completed.stderr
 
 

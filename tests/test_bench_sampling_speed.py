@@ -24,7 +24,9 @@ def test_smoke_run_reports_every_sampler_at_every_batch_size(tmp_path):
     argv = ["--ar_pipeline", tmp_path / "ar", "--diffusion_pipeline", tmp_path / "diffusion", "--threads", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "benchmarks/bench_sampling_speed.py", *map(str, argv), "--smoke", "--results_file"]
-    completed = subprocess.run([*command, str(results)], cwd=ROOT, env=env, capture_output=True, text=True)
+    completed = subprocess.run(
+        [*command, str(results)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     assert completed.returncode == 0, completed.stderr
     assert "matmul peak" in completed.stdout
 
@@ -51,7 +53,7 @@ def test_recompute_past_its_budget_is_skipped_not_run(tmp_path):
     argv = ["--ar_pipeline", tmp_path / "ar", "--smoke", "--max_recompute_seconds", "1e-9", "--results_file", results]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "benchmarks/bench_sampling_speed.py", *map(str, argv)]
-    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr
     report = json.loads(results.read_text())
     assert all("skipped" in row for row in report["samplers"]["ar_recompute"]["batch_sizes"].values())

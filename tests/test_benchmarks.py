@@ -88,6 +88,7 @@ def test_report_renders_the_committed_results(tmp_path):
         check=True,
         capture_output=True,
         env={**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"},
+        timeout=300,
     )
     assert (tmp_path / "README.md").read_text() == (RESULTS / "README.md").read_text(), (
         "benchmarks/results/README.md is stale: run `python benchmarks/report.py`"

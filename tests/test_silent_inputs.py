@@ -229,3 +229,26 @@ def test_sigkill_during_the_final_save_never_leaves_a_mixture(tmp_path):
             old.save_pretrained(output_dir)
             (output_dir / "eval_results.json").write_text(json.dumps({"run": "old"}))
             (output_dir / "README.md").write_text("old card")
+
+
+def test_export_into_a_symlinked_folder_replaces_the_folder_it_points_to(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "model.json").write_text("old")
+    (tmp_path / "link").symlink_to(real)
+
+    def write(folder):
+        (folder / "model.json").write_text("new")
+
+    export_atomically(tmp_path / "link", write)
+    assert (tmp_path / "link").is_symlink() and (real / "model.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def test_a_kill_between_the_fallback_moves_is_undone_before_the_next_run(tmp_path):
+    from hf_vqgen.training.export import recover_interrupted_export
+
+    previous = tmp_path / ".run.export-123-previous"  # the old run, moved aside; the new one never moved in
+    (previous / "checkpoint-2").mkdir(parents=True)
+    recover_interrupted_export(tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoint-2").is_dir() and not previous.exists()

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+
+logger = logging.getLogger(__name__)
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -32,7 +35,7 @@ def _exchange(first: Path, second: Path) -> bool:
     result = libc.renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
     if result != 0:
         errno = ctypes.get_errno()
-        if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot exchange
+        if errno in (16, 18, 22, 38, 95):  # EBUSY, EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: it cannot exchange these
             return False
         raise OSError(errno, f"Swapping {first} and {second}: {os.strerror(errno)}")
     return True
@@ -53,19 +56,40 @@ def _link_file(source, target) -> None:
         shutil.copy2(source, target)
 
 
+def recover_interrupted_export(output_dir: str | os.PathLike) -> None:
+    """Undo what an export killed half-way left beside `output_dir`: the previous folder moved aside by the
+    non-atomic fallback is moved back (when `output_dir` is gone), staging folders are removed. Call it before
+    anything looks into `output_dir` (resuming, re-using cached tokens)."""
+    output_dir = _target(output_dir)
+    for leftover in sorted(output_dir.parent.glob(f".{output_dir.name}.export-*")):
+        if leftover.name.endswith("-previous") and not output_dir.exists():
+            os.replace(leftover, output_dir)  # killed between the two moves of the fallback: the old folder is back
+        elif leftover.is_symlink():
+            leftover.unlink()
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _target(output_dir: str | os.PathLike) -> Path:
+    """The folder itself: a symlinked `--output_dir` is exported into the folder it points to."""
+    path = Path(output_dir).absolute()
+    return path.resolve() if path.is_symlink() else path
+
+
 def export_atomically(output_dir: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call `write(folder)` on an empty sibling folder, carry over what `output_dir` holds that the export does not
     (checkpoints, logs, tokens: hard links), then swap it into place. A failure or a kill at any moment leaves
-    `output_dir` as it was before, or as it is after; leftovers are sibling `.<name>.export-*` folders, removed by the
-    next export."""
-    output_dir = Path(output_dir).absolute()
+    `output_dir` as it was before, or as it is after, on Linux; elsewhere the old folder is moved aside and the new
+    one in (`recover_interrupted_export` undoes a kill between the two). A mount point cannot be swapped: it is
+    written in place, with a warning."""
+    recover_interrupted_export(output_dir)
+    output_dir = _target(output_dir)
     parent, name = output_dir.parent, output_dir.name
     parent.mkdir(parents=True, exist_ok=True)
-    for leftover in sorted(parent.glob(f".{name}.export-*")):  # from an export killed before it finished
-        if leftover.name.endswith("-previous") and not output_dir.exists():
-            os.replace(leftover, output_dir)  # killed between the two moves of the fallback: the old folder is back
-        else:
-            shutil.rmtree(leftover, ignore_errors=True)
+    if output_dir.is_dir() and (os.path.ismount(output_dir) or output_dir.stat().st_dev != parent.stat().st_dev):
+        logger.warning("%s is a mount point: exporting in place, not atomically.", output_dir)
+        write(output_dir)
+        return output_dir
     staging = parent / f".{name}.export-{os.getpid()}"
     staging.mkdir()
     try:
@@ -75,7 +99,7 @@ def export_atomically(output_dir: str | os.PathLike, write: Callable[[Path], Non
                 if not (staging / entry.name).exists():
                     _link_or_copy(entry, staging / entry.name)
         if output_dir.is_dir() and _exchange(staging, output_dir):
-            shutil.rmtree(staging)  # now the old folder
+            shutil.rmtree(staging, ignore_errors=True)  # now the old folder; a leftover is removed next time
             return output_dir
         # no atomic exchange here (or nothing to replace): move the old folder aside, then the new one in
         previous = parent / f".{name}.export-{os.getpid()}-previous"
