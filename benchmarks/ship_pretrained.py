@@ -112,6 +112,15 @@ def benchmark_metrics(args) -> dict:
             label = sampling_label(settings | {"guidance_scale": row["guidance_scale"]}, row["steps"])
             label = evaluator("benchmarks/bench_diffusion_recipe.py", "samples", settings, label)
             metrics["diffusion"][label] = {key: row[key] for key in ("fid", "kid", "precision", "recall")}
+    # examples/evaluate.py results saved beside them (`eval_*.json`) that scored a shipped run
+    for path in sorted(args.results_dir.glob("eval_*.json")):
+        result = read_json(path)
+        for kind, run in runs.items():
+            if result.get("scored") == run and "fid" in result.get("metrics", {}):
+                settings = result["settings"] | {"num_samples": result["metrics"]["num_samples"]}
+                steps = settings.get("num_inference_steps") if kind == "diffusion" else None
+                label = evaluator(relative(path), "samples", settings, sampling_label(settings, steps))
+                metrics[kind][label] = card_metrics(result["metrics"])
     for kind, found in metrics.items():
         if not found:
             print(f"No benchmark result scored {runs[kind]}: its card lists the training script's figures only.")
