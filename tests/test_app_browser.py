@@ -222,7 +222,8 @@ def test_readme_screenshots(tmp_path):
     require_browser()
     folder = Path(os.environ["HF_VQGEN_APP_SCREENSHOTS"])
     folder.mkdir(parents=True, exist_ok=True)
-    pipelines = [str(ROOT / "pretrained" / name) for name in ("fashion-mnist-ar", "fashion-mnist-diffusion")]
+    dataset = os.environ.get("HF_VQGEN_APP_SCREENSHOTS_DATASET", "fashion-mnist")  # or emoji
+    pipelines = [str(ROOT / "pretrained" / f"{dataset}-{kind}") for kind in ("ar", "diffusion")]
     with running_app(pipelines, tmp_path / "app.log") as url, chromium(tmp_path / "chromium") as driver:
         driver.set_window_size(1280, 820)
         driver.get(url)

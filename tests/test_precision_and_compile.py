@@ -13,6 +13,21 @@ from hf_vqgen import VQVAEModel, load_pipeline
 from .test_examples import TINY_PRIOR_ARGS, TINY_VQVAE_ARGS, encode_dataset, train_prior, train_vqvae
 
 
+def reset_accelerator_state() -> None:
+    """Accelerate keeps one process-wide state: a run in another precision earlier in the process would make
+    `Accelerator(mixed_precision="bf16")` refuse to start (as it would in a user's notebook)."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerator_state():
+    reset_accelerator_state()
+    yield
+    reset_accelerator_state()
+
+
 @pytest.fixture
 def tokens(tmp_path, fake_fashion_mnist):
     tokenizer = tmp_path / "vqvae"
@@ -23,6 +38,7 @@ def tokens(tmp_path, fake_fashion_mnist):
     encode_dataset.main(
         encode_dataset.parse_args(["--vqvae_name_or_path", str(tokenizer), "--output_dir", str(tokens_dir)])
     )
+    reset_accelerator_state()  # the tokenizer trained in full precision
     return tokenizer, tokens_dir
 
 
