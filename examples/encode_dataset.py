@@ -98,7 +98,7 @@ def main(args: argparse.Namespace) -> datasets.DatasetDict | None:
             args.train_data_dir or args.dataset_name,
             split=split,
             image_column=args.image_column,
-            label_column=args.label_columns[0] if len(args.label_columns) == 1 else args.label_columns,
+            label_column=args.label_columns,
         )
         if args.max_samples is not None:
             images = images.select(range(min(args.max_samples, len(images))))

@@ -158,8 +158,7 @@ def sample_pipeline(args) -> tuple[torch.Tensor, dict, VQGenPipeline | DiscreteD
 def prior_likelihood(pipeline: VQGenPipeline, args) -> dict:
     """Held-out bits per token / image of the prior on the reference split, encoded with the pipeline's tokenizer."""
     label_columns = args.label_columns or trained_label_columns(args.pipeline)
-    label_column = label_columns[0] if len(label_columns) == 1 else label_columns
-    dataset = load_image_dataset(args.dataset_name, split=args.split, label_column=label_column)
+    dataset = load_image_dataset(args.dataset_name, split=args.split, label_column=label_columns)
     feature = dataset.features.get("label")
     if pipeline.layout.num_classes and getattr(feature, "num_classes", pipeline.layout.num_classes) != (
         pipeline.layout.num_classes

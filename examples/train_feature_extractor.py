@@ -64,8 +64,7 @@ def augment(pixel_values: torch.Tensor) -> torch.Tensor:
 
 
 def loader(args, split: str, limit: int | None, shuffle: bool) -> torch.utils.data.DataLoader:
-    labels = args.label_columns[0] if len(args.label_columns) == 1 else args.label_columns
-    dataset = load_image_dataset(args.dataset_name, split=split, label_column=labels)
+    dataset = load_image_dataset(args.dataset_name, split=split, label_column=args.label_columns)
     if "label" not in dataset.column_names:
         raise ValueError(f"{args.dataset_name!r} has no `label` column: a classifier needs labels.")
     if limit is not None:

@@ -117,11 +117,10 @@ def load_tokens(args, vqvae: VQVAEModel, accelerator: Accelerator):
     `--unconditional`, counted on the full train split); encoded from images once when needed."""
     tokens_dir = args.tokens_dir or str(Path(args.output_dir) / "tokens")
     if args.tokens_dir is None and not Path(tokens_dir).is_dir():
-        label_columns = args.label_columns[0] if len(args.label_columns) == 1 else args.label_columns
         splits = {}
         for split in ("train", args.eval_split):
             splits[split] = encode_image_dataset(
-                vqvae, load_image_dataset(args.dataset_name, split=split, label_column=label_columns), accelerator
+                vqvae, load_image_dataset(args.dataset_name, split=split, label_column=args.label_columns), accelerator
             )
         if accelerator.is_main_process:
             save_token_dataset(datasets.DatasetDict(splits), tokens_dir, tokenizer_identity(vqvae))

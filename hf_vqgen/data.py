@@ -133,7 +133,7 @@ def load_image_dataset(
         image_column (`str`, *optional*, defaults to `"image"`): Source column holding the images.
         label_column (`str` or `list[str]`, *optional*, defaults to `"label"`): Source column holding class labels,
             if any; several `ClassLabel` columns (e.g. `["label", "style"]` for emoji) become one label over their
-            combinations (`combine_label_columns`).
+            combinations (`combine_label_columns`); a list of one is that column.
         cache_dir (`str`, *optional*): `datasets` cache folder.
 
     Unreadable or truncated image files (local folders and Hub datasets) are skipped and counted in the log.
@@ -163,7 +163,9 @@ def load_image_dataset(
         raise ValueError(
             f"`image_column` {image_column!r} is not a column of {name_or_path!r}: {dataset.column_names}."
         )
-    if isinstance(label_column, (list, tuple)):
+    if isinstance(label_column, (list, tuple)) and len(label_column) == 1:
+        label_column = label_column[0]
+    elif isinstance(label_column, (list, tuple)):
         dataset, label_column = combine_label_columns(dataset, label_column), COMBINED_LABEL
     keep = {image_column: "image"}
     if label_column and label_column in dataset.column_names:
