@@ -43,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stock_minutes", type=float, default=10.0, help="Training budget of the stock baseline.")
     parser.add_argument("--runs_dir", "--output_root", type=Path, default=RUNS, help="Where the runs are saved.")
     parser.add_argument("--results_file", type=Path, default=RESULTS / "tokenizer_recipe.json")
+    parser.add_argument(
+        "--reuse_runs", nargs="*", default=[], choices=("recipe", "stock"),
+        help="Variants whose finished run in --runs_dir is scored as it is instead of trained again.",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -61,9 +65,12 @@ def variant_arguments(name: str, args: argparse.Namespace) -> list[str]:
 def run_variant(name: str, args: argparse.Namespace) -> dict:
     output_dir = args.runs_dir / name
     argv = variant_arguments(name, args) + ["--output_dir", output_dir, "--report_to", "none"]
-    start = time.monotonic()
-    run_script("train_vqvae", *argv)
-    wall_minutes = (time.monotonic() - start) / 60
+    if name in args.reuse_runs:
+        wall_minutes = None  # trained earlier by the same arguments; its train_minutes are in its eval_results.json
+    else:
+        start = time.monotonic()
+        run_script("train_vqvae", *argv)
+        wall_minutes = (time.monotonic() - start) / 60
     results = read_json(output_dir / "eval_results.json", "examples/train_vqvae.py")
     facts = model_facts(VQVAEModel.from_pretrained(output_dir))
     tokenizer = {key: facts[key] for key in ("resolution", "channels", "grid", "num_codes")}

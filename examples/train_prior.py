@@ -51,6 +51,7 @@ from hf_vqgen.training.arguments import (
     check_training_arguments,
     recipe_parser,
 )
+from hf_vqgen.training.class_balance import ClassBalancedSampler, class_shares
 from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior
@@ -72,6 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="Class label column(s) when encoding here; several become one label per combination.")  # fmt: skip
     data.add_argument("--unconditional", action="store_true", help="Ignore class labels.")
     data.add_argument("--max_train_samples", type=int, default=None)
+    data.add_argument("--class_balance", type=float, default=0.0,
+                      help="Draw examples with probability ~ count(class)^-x: 0 the data's mix, 1 classes equally.")  # fmt: skip
     model = parser.add_argument_group("model")
     model.add_argument("--n_layer", type=int, default=4)
     model.add_argument("--n_head", type=int, default=4)
@@ -101,6 +104,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_training_arguments(parser, args)
     if not 0 <= args.class_dropout < 1:
         parser.error("--class_dropout must be in [0, 1)")
+    if not 0 <= args.class_balance <= 1:
+        parser.error("--class_balance must be in [0, 1]")
+    if args.class_balance and args.unconditional:
+        parser.error("--class_balance needs class labels (drop --unconditional)")
     if args.max_train_minutes is not None and args.max_train_minutes <= 0:
         parser.error("--max_train_minutes must be > 0")
     if not 0 <= args.extra_corruption < 1:
@@ -212,6 +219,24 @@ def check_cheap_things_first(args) -> None:
         raise ValueError(f"--tokens_dir {args.tokens_dir} does not exist (make it with examples/encode_dataset.py).")
 
 
+def train_order(args, train_tokens) -> dict:
+    """The training loader's shuffling: uniform, or class-balanced with `--class_balance`."""
+    if not args.class_balance:
+        return {"shuffle": True, "generator": loader_generator(args)}
+    if "label" not in train_tokens.column_names:
+        raise ValueError("--class_balance needs a `label` column in the token dataset.")
+    labels = train_tokens.with_format("torch")["label"]
+    natural, balanced = class_shares(labels, 0.0), class_shares(labels, args.class_balance)
+    largest = int(natural.argmax())
+    logger.info(f"--class_balance {args.class_balance}: the largest class gets {balanced[largest]:.1%} of the draws "
+                f"(its share of the data: {natural[largest]:.1%}).")  # fmt: skip
+    # the generator too: without one, starting an iterator draws from the global RNG (see `loader_generator`)
+    return {
+        "sampler": ClassBalancedSampler(labels, args.class_balance, seed=args.seed),
+        "generator": loader_generator(args),
+    }
+
+
 def build_components(args, accelerator: Accelerator) -> Components:
     """Tokenizer, token data, the prior of `--prior_type`, its optimiser and loaders, prepared for Accelerate."""
     kind = PRIOR_KINDS[args.prior_type](args)
@@ -225,7 +250,7 @@ def build_components(args, accelerator: Accelerator) -> Components:
         weight_decay_groups(prior, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
     )
     train_loader = torch.utils.data.DataLoader(
-        train_tokens, batch_size=args.train_batch_size, shuffle=True, drop_last=True, generator=loader_generator(args)
+        train_tokens, batch_size=args.train_batch_size, drop_last=True, **train_order(args, train_tokens)
     )
     eval_loader = torch.utils.data.DataLoader(eval_tokens, batch_size=args.eval_batch_size)
     lr_scheduler = get_scheduler(

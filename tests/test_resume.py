@@ -84,6 +84,7 @@ def tiny_tokenizer_dir(tmp_path, fake_fashion_mnist):
     ("prior_args", "weights"),
     [
         (["--prior_type", "ar", "--use_ema"], "prior/model.safetensors"),
+        (["--prior_type", "ar", "--class_balance", "1"], "prior/model.safetensors"),
         (["--prior_type", "diffusion", "--num_train_timesteps", "10", "--num_inference_steps", "2"],
          "denoiser/model.safetensors"),
     ],
