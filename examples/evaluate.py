@@ -11,7 +11,9 @@
 
 FID / KID / precision / recall / classifier score are computed in the feature space of `--feature_extractor`
 (default: the classifier trained on `--dataset_name`, `benchmarks/assets/<dataset_name>_classifier/`, shipped for
-fashion_mnist and emoji); compare figures only at equal sample counts.
+fashion_mnist and emoji); compare figures only at equal sample counts. For a conditional prior scored with a
+classifier trained on its label columns, `conditioning` says how often a sample shows the class it was asked for
+(per column, e.g. emoji category and style), next to the classifier's accuracy on real images.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -37,13 +40,19 @@ from hf_vqgen import (
 )
 from hf_vqgen.evaluation import (
     command_line,
+    condition_accuracy,
     nearest_training_images,
     portable_path,
     reconstruct_images,
     sample_images,
     score_images,
 )
-from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
+from hf_vqgen.feature_extractors import (
+    extract_features,
+    load_feature_extractor,
+    load_split_images,
+    reference_features,
+)
 from hf_vqgen.image_utils import image_grid, reconstruction_grid
 from hf_vqgen.metrics import heldout_bits_per_token
 from hf_vqgen.model_cards import CONTEXT_FILE, update_model_card
@@ -184,6 +193,40 @@ def trained_label_columns(pipeline_path) -> list[str]:
     return list(hyperparameters.get("label_columns") or ["label"])
 
 
+def classifier_label_columns(feature_extractor: str) -> list[str] | None:
+    """The label columns a classifier from examples/train_feature_extractor.py was trained on (None: not one)."""
+    results = Path(feature_extractor) / "eval_results.json"
+    if not results.is_file():
+        return None
+    return list(json.loads(results.read_text()).get("label_columns") or ["label"])
+
+
+def conditioning(args, pipeline, images: torch.Tensor, extractor) -> dict | None:
+    """Does each sample show the class it was asked for? The classifier's accuracy on the samples (classes
+    cycled as `sample_images` cycles them) per label column, next to its accuracy on the real reference split (the
+    ceiling). Only for a conditional prior scored with a classifier trained on the prior's label columns."""
+    columns = args.label_columns or trained_label_columns(args.pipeline)
+    if not pipeline.layout.num_classes or classifier_label_columns(args.feature_extractor) != columns:
+        return None
+    sizes = {
+        column: load_image_dataset(args.dataset_name, split=args.split, label_column=column).features["label"].num_classes
+        for column in columns
+    }  # fmt: skip
+    if math.prod(sizes.values()) != pipeline.layout.num_classes:
+        return None  # another label set than the prior's; prior_likelihood names the mismatch
+    labels = torch.arange(len(images)) % pipeline.layout.num_classes
+    _, logits = extract_features(extractor, images, desc="Sample classes")
+    _, reference_logits = reference_features(
+        extractor, args.dataset_name, args.split, images.shape[-1], images.shape[1]
+    )
+    reference_labels = load_image_dataset(args.dataset_name, split=args.split, label_column=columns)["label"]
+    return {
+        "label_columns": columns,
+        "samples": condition_accuracy(logits, labels, sizes),
+        "real_images": condition_accuracy(reference_logits, torch.tensor(reference_labels), sizes),
+    }
+
+
 def portable_settings(args: argparse.Namespace) -> dict:
     """The arguments as a results file records them: what was scored and the feature network as repo-relative
     paths or repo ids, never this machine's paths."""
@@ -247,6 +290,8 @@ def main(args: argparse.Namespace) -> dict:
     start = time.monotonic()
     results["metrics"].update(score_images(images, extractor, args.dataset_name, args.split))
     timings["score_seconds"] = time.monotonic() - start
+    if args.pipeline:
+        results["conditioning"] = conditioning(args, pipeline, images, extractor)
     if args.memorisation and not args.tokenizer:
         memorisation = nearest_training_images(images, extractor, args.dataset_name, args.split)
         nearest = memorisation.pop("nearest_indices")[:16]

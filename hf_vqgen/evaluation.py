@@ -3,6 +3,7 @@ the token bottleneck, scoring image sets against a dataset split, and how a resu
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import sys
@@ -33,6 +34,25 @@ def score_images(
     reference, _ = reference_features(extractor, dataset_name, split, resolution, num_channels, max_reference)
     features, logits = extract_features(extractor, images, desc="Sample features")
     return {**distribution_metrics(features, reference, logits), "feature_extractor": extractor.identity}
+
+
+def condition_accuracy(logits: torch.Tensor, labels: torch.Tensor, column_sizes: dict[str, int]) -> dict[str, float]:
+    """How often a classifier over the same classes names the class each image was conditioned on (or, for real
+    images, carries): overall, and per label column when a class is a combination of several columns, as
+    `hf_vqgen.data.combine_label_columns` encodes it (`((i_1 * n_2 + i_2) * n_3 + i_3) ...`)."""
+    num_classes = math.prod(column_sizes.values())
+    if logits.ndim != 2 or logits.shape[1] != num_classes or len(logits) != len(labels):
+        raise ValueError(
+            f"`logits` must be (N, {num_classes}) for {len(labels)} labels of columns {column_sizes}, "
+            f"got {tuple(logits.shape)}."
+        )
+    predicted, labels = logits.argmax(dim=1).cpu(), torch.as_tensor(labels).cpu()
+    figures = {"accuracy": float((predicted == labels).double().mean())}
+    if len(column_sizes) > 1:
+        for name, size in reversed(column_sizes.items()):  # the last column varies fastest
+            figures[f"accuracy_{name}"] = float((predicted % size == labels % size).double().mean())
+            predicted, labels = predicted // size, labels // size
+    return figures
 
 
 @torch.no_grad()

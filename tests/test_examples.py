@@ -316,6 +316,7 @@ def test_ar_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir):
     assert results["train_steps"] == 2 and results["eval_bits_per_token"] > 0
     assert (output_dir / "model_index.json").is_file() and (output_dir / "prior" / "model.safetensors").is_file()
     assert (output_dir / "samples.png").is_file()
+    (classifier_dir / "eval_results.json").write_text('{"label_columns": ["label"]}')  # as train_feature_extractor
     scored = evaluate.main(
         evaluate.parse_args(
             [
@@ -336,6 +337,9 @@ def test_ar_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir):
         )  # fmt: skip
     )
     assert scored["metrics"]["num_samples"] == 6 and scored["settings"]["num_classes"] == 10
+    conditioning = scored["conditioning"]  # samples cycle classes 0..5; real test images carry theirs
+    assert conditioning["label_columns"] == ["label"] and set(conditioning["samples"]) == {"accuracy"}
+    assert 0 <= conditioning["samples"]["accuracy"] <= 1 and 0 <= conditioning["real_images"]["accuracy"] <= 1
     assert "6 samples (guidance 2, temperature 1, seed 0)" in (output_dir / "README.md").read_text()
     assert scored["metrics"]["bits_per_image"] == pytest.approx(scored["metrics"]["bits_per_token"] * 14 * 14)
     written = sample.main(

@@ -126,3 +126,16 @@ def test_codebook_statistics():
     assert half["codebook_usage"] == 0.5 and half["perplexity"] == pytest.approx(2.0)
     with pytest.raises(ValueError):
         codebook_statistics(torch.zeros(4))
+
+
+def test_condition_accuracy_splits_a_combined_class_into_its_columns():
+    from hf_vqgen.evaluation import condition_accuracy
+
+    sizes = {"label": 2, "style": 3}  # class = label * 3 + style
+    labels = torch.tensor([0, 4, 5, 2])
+    predicted = torch.tensor([0, 3, 2, 2])  # right; right label, wrong style; wrong label, right style; right
+    figures = condition_accuracy(torch.nn.functional.one_hot(predicted, 6).float(), labels, sizes)
+    assert figures == {"accuracy": 0.5, "accuracy_style": 0.75, "accuracy_label": 0.75}
+    assert condition_accuracy(torch.eye(6), torch.arange(6), {"label": 6}) == {"accuracy": 1.0}
+    with pytest.raises(ValueError, match="logits"):
+        condition_accuracy(torch.eye(5), torch.arange(5), sizes)
