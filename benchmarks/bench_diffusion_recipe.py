@@ -56,6 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs_dir", type=Path, default=RUNS)
     parser.add_argument("--results_dir", type=Path, default=RESULTS)
     parser.add_argument(
+        "--reuse_runs",
+        action="store_true",
+        help="Keep a variant's finished pipeline in --runs_dir (and a finished evaluation with the same settings) "
+        "instead of training (scoring) it again.",
+    )
+    parser.add_argument(
         "--retime",
         action="store_true",
         help="Only re-measure sampling speed of the pipelines in the saved table.",
@@ -103,13 +109,29 @@ def ar_row(ar_report: dict) -> dict:
 
 def train_variant(args, index: int, overrides: list[str], tokenizer: Path, tokens: Path, train_steps: int) -> Path:
     pipeline_dir = args.runs_dir / f"diffusion-{index}"
+    if args.reuse_runs and (pipeline_dir / "model_index.json").is_file():
+        trained = read_json(pipeline_dir / "eval_results.json", "examples/train_prior.py")
+        if trained["train_steps"] != train_steps:
+            raise SystemExit(f"{pipeline_dir} trained {trained['train_steps']} steps, not {train_steps}: retrain it.")
+        return pipeline_dir
     run_script("train_prior", f"@{relative(args.recipe)}", *overrides, "--vqvae_name_or_path", tokenizer,
                "--tokens_dir", tokens, "--output_dir", pipeline_dir, "--max_train_steps", train_steps,
                "--report_to", "none")  # fmt: skip
     return pipeline_dir
 
 
-def score(pipeline_dir: Path, output_dir: Path, num_samples: int, *extra) -> dict:
+def score(pipeline_dir: Path, output_dir: Path, num_samples: int, *extra, reuse: bool = False) -> dict:
+    done = output_dir / "results.json"
+    if reuse and done.is_file():
+        evaluated = read_json(done, "examples/evaluate.py")
+        steps = int(extra[extra.index("--num_inference_steps") + 1])
+        settings = evaluated["settings"]
+        if (settings["pipeline"], settings["num_samples"], settings["num_inference_steps"]) == (
+            relative(pipeline_dir),
+            num_samples,
+            steps,
+        ) and settings["guidance_scale"] == 1.0:
+            return evaluated
     run_script(
         "evaluate", "--pipeline", pipeline_dir, "--num_samples", num_samples, "--output_dir", output_dir, *extra
     )
@@ -135,7 +157,10 @@ def main() -> None:
         hyperparameters = training_record(pipeline_dir).get("hyperparameters", {})
         for steps in args.steps:
             output_dir = runs / f"eval-diffusion-{index}-{steps}"
-            evaluated = score(pipeline_dir, output_dir, args.num_samples, "--num_inference_steps", steps, *scoring)
+            evaluated = score(
+                pipeline_dir, output_dir, args.num_samples, "--num_inference_steps", steps, *scoring,
+                reuse=args.reuse_runs,
+            )  # fmt: skip
             rows.append(
                 {
                     "prior": name,

@@ -169,7 +169,27 @@ def load_demo_pipelines(sources: list[str]) -> list[DemoPipeline]:
         classes = class_choices(pipeline.layout.num_classes, card)
         test_images = gallery_images(folder, card.get("dataset"), config.sample_size, config.in_channels)
         entries.append(DemoPipeline(name, pipeline, dataset, classes, test_images))
+    share_galleries(entries)
     return entries
+
+
+def share_galleries(entries: list[DemoPipeline]) -> None:
+    """A pipeline without test images takes those of another of the same dataset and image size (a shipped AR /
+    diffusion pair keeps its test images in one folder), in place."""
+    for entry in entries:
+        if entry.test_images:
+            continue
+        size = (entry.resolution, entry.resolution)
+        channels = entry.pipeline.vqvae.config.in_channels
+        for other in entries:
+            if (
+                other.dataset == entry.dataset
+                and other.test_images
+                and other.test_images[0].size == size
+                and other.pipeline.vqvae.config.in_channels == channels
+            ):
+                entry.test_images = other.test_images
+                break
 
 
 def gallery_images(folder, dataset: str | None, resolution: int, num_channels: int) -> list[PIL.Image.Image]:

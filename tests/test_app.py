@@ -132,6 +132,18 @@ def test_galleries_come_from_shipped_images_or_fashion_mnist_or_nothing(tmp_path
     assert gallery_images(tmp_path / "none", "emoji", 64, 3) == []  # upload only
 
 
+def test_a_pipeline_without_test_images_shares_those_of_its_dataset(tmp_path):
+    ar, diffusion = save_tiny_pipelines(tmp_path)
+    for folder, dataset in ((ar, "emoji"), (diffusion, "emoji")):
+        (folder / "model_card.json").write_text(json.dumps({"dataset": dataset}))
+    (ar / "test_images").mkdir()
+    PIL.Image.new("L", (8, 8), 7).save(ar / "test_images" / "0.png")
+    with_images, without = load_demo_pipelines([str(ar), str(diffusion)])
+    assert without.test_images == with_images.test_images and without.test_images[0].getpixel((0, 0)) == 7
+    (diffusion / "model_card.json").write_text(json.dumps({"dataset": "another"}))
+    assert load_demo_pipelines([str(ar), str(diffusion)])[1].test_images == []  # not another dataset's images
+
+
 # the four tabs
 
 

@@ -171,6 +171,16 @@ def save_screenshot(driver, path: Path, colours: int | None = None) -> None:
         shutil.copy2(path, Path(artefacts) / path.name)
 
 
+@contextlib.contextmanager
+def screenshot_on_failure(driver, path: Path):
+    """A failing step leaves the page as it was (and any error message on it) in `path`."""
+    try:
+        yield
+    except Exception as error:
+        save_screenshot(driver, path)
+        raise AssertionError(f"{error!r}; the page: {path}; its error messages: {error_toasts(driver)}") from error
+
+
 def test_sample_then_complete_in_a_real_browser(tmp_path):
     require_browser()
     pipelines = [str(path) for path in save_tiny_pipelines(tmp_path / "pipelines")]
@@ -224,7 +234,11 @@ def test_readme_screenshots(tmp_path):
     folder.mkdir(parents=True, exist_ok=True)
     dataset = os.environ.get("HF_VQGEN_APP_SCREENSHOTS_DATASET", "fashion-mnist")  # or emoji
     pipelines = [str(ROOT / "pretrained" / f"{dataset}-{kind}") for kind in ("ar", "diffusion")]
-    with running_app(pipelines, tmp_path / "app.log") as url, chromium(tmp_path / "chromium") as driver:
+    with (
+        running_app(pipelines, tmp_path / "app.log") as url,
+        chromium(tmp_path / "chromium") as driver,
+        screenshot_on_failure(driver, folder / "failure.png"),
+    ):
         driver.set_window_size(1280, 820)
         driver.get(url)
         click(driver, "#sample-button")
