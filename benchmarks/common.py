@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import torch
 
 from hf_vqgen.evaluation import command_line
-from hf_vqgen.utils import portable_path
+from hf_vqgen.utils import peak_rss_mib, portable_path, reset_peak_rss, rss_mib  # noqa: F401 (scripts import them from here)
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,38 +45,6 @@ def machine() -> dict:
 
 
 # memory
-
-
-def _proc_status_kib(field: str) -> int | None:
-    status = Path("/proc/self/status")
-    if not status.is_file():
-        return None
-    for line in status.read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    return None
-
-
-def reset_peak_rss() -> bool:
-    """Reset the process's RSS high-water mark to its current RSS (Linux >= 4.0); False where that is not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_rss_mib() -> float:
-    """The process's RSS high-water mark in MiB (since the last `reset_peak_rss`, where that worked)."""
-    kib = _proc_status_kib("VmHWM")
-    if kib is None:  # no /proc: getrusage's mark (bytes on macOS, KiB elsewhere)
-        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
-    return kib / 1024
-
-
-def rss_mib() -> float | None:
-    kib = _proc_status_kib("VmRSS")
-    return None if kib is None else kib / 1024
 
 
 # sampling figures

@@ -245,6 +245,89 @@ def sweep_section(report: dict) -> list[str]:
     ]
 
 
+def sampling_speed_section(report: dict) -> list[str]:
+    peak = report["matmul_peak"]
+    rows = []
+    for name, sampler in report["samplers"].items():
+        for batch, row in sampler["batch_sizes"].items():
+            if "skipped" in row:
+                rows.append([name, sampler["steps"], batch, f"skipped: {row['skipped']}", "", "", "", ""])
+                continue
+            rows.append([name, sampler["steps"], batch, f"{row['latency_s']:.3g}", f"{row['images_per_s']:.3g}",
+                         f"{row['gflop_per_s']:.1f}", f"{100 * row['fraction_of_matmul_peak']:.1f}%",
+                         f"{row['peak_rss_mib']:.0f}"])  # fmt: skip
+    header = "sampler | forward passes | batch | latency (s) | images/s | GFLOP/s | of matmul peak | peak RSS (MiB)"
+
+    def listed(key: str, unit: str = "") -> str:
+        return ", ".join(
+            f"{k}: {v:.2f}{unit}" if isinstance(v, float) else f"{k}: {v}" for k, v in report[key].items()
+        )
+
+    return [
+        "## Sampling speed (token ids, no decoding)",
+        "",
+        *table(header, rows),
+        "",
+        f"- KV cache speed-up over full recompute, by batch size: {listed('kv_cache_speedup', '×') or 'n/a'}",
+        f"- AR / diffusion latency at batch 1, by diffusion steps: "
+        f"{listed('ar_over_diffusion_latency_batch1', '×') or 'n/a'}",
+        f"- smallest measured batch where the KV-cached AR prior makes more images/s than diffusion, by steps: "
+        f"{listed('crossover_batch_size') or 'n/a'}",
+        f"- matmul peak {peak['gflop_per_s']:.1f} GFLOP/s ({peak['size']}² fp32; before / after the run: "
+        f"{peak['before_gflop_per_s']:.1f} / {peak['after_gflop_per_s']:.1f}); peak RSS {report['rss_scope']}; "
+        f"{machine_line(report)}.",
+        "",
+        source("sampling_speed", report),
+    ]
+
+
+def static_cache_section(report: dict) -> list[str]:
+    rows = [
+        [batch, f"{row['dynamic_cache_images_per_s']:.1f}", f"{row['static_cache_images_per_s']:.1f}",
+         f"{row['static_compiled_images_per_s']:.1f}", row["static_same_codes"] and row["compiled_same_codes"]]
+        for batch, row in report["batch_sizes"].items()
+    ]  # fmt: skip
+    header = "batch | dynamic cache images/s | static cache | static cache + torch.compile | same codes"
+    return [
+        "## Autoregressive sampling: static KV cache and torch.compile",
+        "",
+        *table(header, rows),
+        "",
+        f"Compiling and warming up took {report['compile_and_warm_up_seconds']:.0f} s. {machine_line(report)}. "
+        + source("ar_static_cache", report),
+    ]
+
+
+def conditioning_section(results: Path) -> list[str]:
+    """How often samples show the class they were asked for (examples/evaluate.py's `conditioning`)."""
+    reports = {}
+    for path in sorted(results.glob("eval_*.json")):
+        report = json.loads(path.read_text())
+        if report.get("conditioning"):
+            reports[path.stem] = report
+    if not reports:
+        return []
+    columns = next(iter(reports.values()))["conditioning"]["label_columns"]
+    keys = ["accuracy"] + ([f"accuracy_{column}" for column in columns] if len(columns) > 1 else [])
+    first = next(iter(reports.values()))
+    rows = [["real test images (the classifier's ceiling)", "–", "–"] +
+            [f"{first['conditioning']['real_images'][key]:.1%}" for key in keys] + ["–"]]  # fmt: skip
+    for name, report in sorted(reports.items(), key=lambda item: item[1]["settings"]["guidance_scale"]):
+        samples = report["conditioning"]["samples"]
+        rows.append([sampling_label(report["settings"]), code(report["scored"]), report["metrics"]["num_samples"]]
+                    + [f"{samples[key]:.1%}" for key in keys] + [f"`{name}.json`"])  # fmt: skip
+    header = " | scored | n | " + " | ".join(["class", *columns][: len(keys)]) + " | results"
+    return [
+        "## Does a sample show the class it was asked for?",
+        "",
+        "The feature classifier's top-1 class of each sample (classes cycled evenly) against the class it was "
+        f"conditioned on, and per label column ({', '.join(columns)}); the first row is the same classifier on the "
+        "real test images.",
+        "",
+        *table(header, rows),
+    ]
+
+
 # every generator scored, side by side
 
 
@@ -389,6 +472,9 @@ def tokenizer_evaluation(results: Path, prior: dict) -> dict | None:
 
 def build(results: Path) -> list[str]:
     sections = [HEADER]
+    others = [folder.name for folder in sorted(results.iterdir()) if folder.is_dir() and any(folder.glob("*.json"))]
+    if others:  # another dataset's results, each folder with its own page (`--results_dir`)
+        sections += ["Other datasets: " + ", ".join(f"[{name}]({name}/README.md)" for name in others) + ".", ""]
     for name, section in (("tokenizer_recipe", tokenizer_section), ("throughput", throughput_section)):
         report = load(results, name)
         if report is not None:
@@ -403,6 +489,13 @@ def build(results: Path) -> list[str]:
         report = load(results, name)
         if report is not None:
             sections += section(report) + [""]
+    for name, section in (("sampling_speed", sampling_speed_section), ("ar_static_cache", static_cache_section)):
+        report = load(results, name)
+        if report is not None:
+            sections += section(report) + [""]
+    conditioning = conditioning_section(results)
+    if conditioning:
+        sections += conditioning + [""]
     rows = generator_rows(results)
     if rows:
         sections += generation_section(rows) + [""]

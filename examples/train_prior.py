@@ -56,6 +56,7 @@ from hf_vqgen.training.export import export_atomically, recover_interrupted_expo
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior
 from hf_vqgen.training.priors import bits_per_token, weight_decay_groups
+from hf_vqgen.utils import peak_rss_mib
 
 
 logger = logging.getLogger(__name__)
@@ -291,6 +292,7 @@ def main(args: argparse.Namespace) -> dict | None:
         **components.kind.extra_results(eval_bits, components.layout),
         "train_steps": global_step,
         "train_minutes": train_minutes,
+        "peak_rss_mib": peak_rss_mib(),  # this process's high-water mark (rank 0), training and evaluation included
     }
     if accelerator.is_main_process:
         export_pipeline(args, components, unwrapped, results)

@@ -59,6 +59,7 @@ from hf_vqgen.training.arguments import (
 from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.losses import LPIPSFromFile
+from hf_vqgen.utils import peak_rss_mib
 
 
 logger = get_logger(__name__)
@@ -256,6 +257,7 @@ def finish(accelerator, model, eval_loader, args, step: int, elapsed: float) -> 
     model = accelerator.unwrap_model(model).eval()
     results = evaluate_tokenizer(model, eval_loader, accelerator.device)
     results.update(train_steps=step, train_minutes=elapsed / 60, eval_split=args.eval_split)
+    results["peak_rss_mib"] = peak_rss_mib()  # this process's high-water mark: training, evaluation included
     pixel_values = next(iter(eval_loader))["pixel_values"][:32].to(accelerator.device)
     card_metrics = {key: results[key] for key in CARD_METRICS if key in results}
     evaluator = f"examples/train_vqvae.py on the {args.eval_split} split ({results['num_images']} images)"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
+import sys
 from pathlib import Path
 
 import torch
@@ -95,3 +97,38 @@ def portable_path(name_or_path: str | os.PathLike | None, root: str | os.PathLik
     if resolved == root or root in resolved.parents:
         return resolved.relative_to(root).as_posix() or "."
     return resolved.name
+
+
+# memory
+
+
+def _proc_status_kib(field: str) -> int | None:
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the process's RSS high-water mark to its current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mib() -> float:
+    """The process's RSS high-water mark in MiB (since the last `reset_peak_rss`, where that worked)."""
+    kib = _proc_status_kib("VmHWM")
+    if kib is None:  # no /proc: getrusage's mark (bytes on macOS, KiB elsewhere)
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+    return kib / 1024
+
+
+def rss_mib() -> float | None:
+    kib = _proc_status_kib("VmRSS")
+    return None if kib is None else kib / 1024

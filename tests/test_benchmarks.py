@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-RESULT_FILES = sorted(RESULTS.glob("*.json"))
+RESULT_FILES = sorted(path for path in RESULTS.rglob("*.json") if "runs" not in path.relative_to(RESULTS).parts)
 # what a result may name as `scored`: a repo-relative path, a repo id or dataset name, or (for a model the benchmark
 # trained and did not keep) words saying so; a list or a {role: path} dict of those for a benchmark scoring several
 SCORED_TYPES = (str, list, dict)
@@ -81,16 +81,19 @@ def test_a_complete_result_passes_the_check():
 def test_report_renders_the_committed_results(tmp_path):
     """benchmarks/report.py needs the JSON files only, and renders what is committed as README.md."""
     for path in [*RESULT_FILES, RESULTS / "NOTES.md"]:
-        (tmp_path / path.name).write_bytes(path.read_bytes())
-    subprocess.run(
-        [sys.executable, "benchmarks/report.py", "--results_dir", str(tmp_path)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        env={**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"},
-        timeout=300,
-    )
-    assert (tmp_path / "README.md").read_text() == (RESULTS / "README.md").read_text(), (
-        "benchmarks/results/README.md is stale: run `python benchmarks/report.py`"
-    )
+        (tmp_path / path.relative_to(RESULTS)).parent.mkdir(exist_ok=True)
+        (tmp_path / path.relative_to(RESULTS)).write_bytes(path.read_bytes())
+    for folder in [RESULTS, *{path.parent for path in RESULT_FILES} - {RESULTS}]:  # each dataset's page
+        rendered = tmp_path / folder.relative_to(RESULTS)
+        subprocess.run(
+            [sys.executable, "benchmarks/report.py", "--results_dir", str(rendered)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            env={**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"},
+            timeout=300,
+        )
+        assert (rendered / "README.md").read_text() == (folder / "README.md").read_text(), (
+            f"{folder.relative_to(ROOT)}/README.md is stale: run `python benchmarks/report.py --results_dir ...`"
+        )
     assert (tmp_path / "fid_vs_speed.png").is_file()
