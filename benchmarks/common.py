@@ -44,9 +44,6 @@ def machine() -> dict:
     }
 
 
-# memory
-
-
 # sampling figures
 
 
