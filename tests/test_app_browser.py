@@ -5,7 +5,8 @@ clicked, then one completion run; a screenshot is saved (under the test's tmp fo
 
 Skipped where Chromium is not installed, unless `HF_VQGEN_REQUIRE_BROWSER=1` (CI sets it: `.ci/run` installs the
 browser), where that is a failure. `HF_VQGEN_APP_SCREENSHOTS=docs/app` instead runs `test_readme_screenshots`: one
-screenshot per tab of the app over the shipped Fashion-MNIST pipelines, for the README."""
+screenshot per tab of the app over the shipped Fashion-MNIST pipelines, for the README (with
+`HF_VQGEN_APP_SCREENSHOTS_DATASET=emoji`: the emoji pipelines, into `docs/app/emoji`)."""
 
 import contextlib
 import io
