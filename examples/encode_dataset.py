@@ -113,7 +113,8 @@ def main(args: argparse.Namespace) -> datasets.DatasetDict | None:
 
 
 def identity(args: argparse.Namespace, vqvae: VQVAEModel) -> dict:
-    return tokenizer_identity(vqvae) | {"vqvae_name_or_path": portable_path(args.vqvae_name_or_path)}
+    source = {"dataset_name": portable_path(args.dataset_name), "label_columns": list(args.label_columns)}
+    return tokenizer_identity(vqvae) | {"vqvae_name_or_path": portable_path(args.vqvae_name_or_path), "source": source}
 
 
 def push(args: argparse.Namespace, tokens: datasets.DatasetDict) -> None:

@@ -56,7 +56,7 @@ from hf_vqgen.training.export import export_atomically, recover_interrupted_expo
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior
 from hf_vqgen.training.priors import bits_per_token, weight_decay_groups
-from hf_vqgen.utils import peak_rss_mib
+from hf_vqgen.utils import peak_rss_mib, portable_path
 
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ def load_tokens(args, vqvae: VQVAEModel, accelerator: Accelerator):
     """(train, eval) token datasets, checked whole against the tokenizer, and their number of classes (0 with
     `--unconditional`, counted on the full train split); encoded from images once when needed."""
     tokens_dir = args.tokens_dir or str(Path(args.output_dir) / "tokens")
+    source = {"dataset_name": portable_path(args.dataset_name), "label_columns": list(args.label_columns)}
     if args.tokens_dir is None and not Path(tokens_dir).is_dir():
         splits = {}
         for split in ("train", args.eval_split):
@@ -131,9 +132,17 @@ def load_tokens(args, vqvae: VQVAEModel, accelerator: Accelerator):
                 vqvae, load_image_dataset(args.dataset_name, split=split, label_column=args.label_columns), accelerator
             )
         if accelerator.is_main_process:
-            save_token_dataset(datasets.DatasetDict(splits), tokens_dir, tokenizer_identity(vqvae))
+            save_token_dataset(
+                datasets.DatasetDict(splits), tokens_dir, tokenizer_identity(vqvae) | {"source": source}
+            )
         accelerator.wait_for_everyone()
-    tokens, _ = load_token_dataset(tokens_dir, vqvae)
+    tokens, identity = load_token_dataset(tokens_dir, vqvae)
+    if args.tokens_dir is None and identity.get("source", source) != source:  # the tokens cached by an earlier run
+        raise ValueError(
+            f"{tokens_dir} holds tokens of {identity['source']}, encoded by an earlier run into this --output_dir, "
+            f"not of --dataset_name {args.dataset_name} --label_columns {' '.join(args.label_columns)}: delete that "
+            "folder to encode again, or pass another --output_dir."
+        )
     missing = [split for split in ("train", args.eval_split) if split not in tokens]
     if missing:
         raise ValueError(f"The token dataset {tokens_dir} has no {missing} split (it has {list(tokens)}).")

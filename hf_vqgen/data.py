@@ -167,6 +167,12 @@ def load_image_dataset(
         label_column = label_column[0]
     elif isinstance(label_column, (list, tuple)):
         dataset, label_column = combine_label_columns(dataset, label_column), COMBINED_LABEL
+    if (
+        label_column not in (None, "label") and label_column not in dataset.column_names
+    ):  # a typo must not drop the labels
+        raise ValueError(
+            f"`label_column` {label_column!r} is not a column of {name_or_path!r}: {dataset.column_names}."
+        )
     keep = {image_column: "image"}
     if label_column and label_column in dataset.column_names:
         keep[label_column] = "label"

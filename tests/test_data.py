@@ -143,3 +143,11 @@ def test_two_label_columns_combine_into_one_class_per_combination():
     assert [names[i] for i in combined[COMBINED_LABEL]] == ["animal / twemoji", "flag / noto", "food / twemoji"]
     with pytest.raises(ValueError, match="'name' must be a ClassLabel"):
         combine_label_columns(rows.add_column("name", ["a", "b", "c"]), ["label", "name"])
+
+
+def test_a_mistyped_label_column_is_refused_not_dropped(fake_fashion_mnist):
+    with pytest.raises(ValueError, match="'lable' is not a column"):
+        load_image_dataset("fashion_mnist", split="test", label_column="lable")
+    with pytest.raises(ValueError, match="'lable' is not a column"):
+        load_image_dataset("fashion_mnist", split="test", label_column=["lable"])
+    assert "label" in load_image_dataset("fashion_mnist", split="test", label_column="label").column_names

@@ -378,6 +378,20 @@ def test_train_prior_encodes_images_once_when_no_tokens_given(tmp_path, tiny_tok
     assert VQGenPipeline.from_pretrained(output_dir).prior.config.num_classes == 0
 
 
+def test_tokens_cached_for_other_label_columns_are_refused(tmp_path, tiny_tokenizer):
+    output_dir = tmp_path / "ar"
+    args = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(output_dir),
+                              "--max_train_steps", "1"]  # fmt: skip
+    train_prior.main(train_prior.parse_args(args))
+    identity_file = output_dir / "tokens" / "hf_vqgen_tokenizer.json"
+    identity = json.loads(identity_file.read_text())
+    assert identity["source"] == {"dataset_name": "fashion_mnist", "label_columns": ["label"]}
+    identity["source"]["label_columns"] = ["label", "style"]  # as if an earlier run had encoded other labels
+    identity_file.write_text(json.dumps(identity))
+    with pytest.raises(ValueError, match="earlier run"):
+        train_prior.main(train_prior.parse_args(args))
+
+
 def test_train_prior_resumes_from_latest_checkpoint(tmp_path, tiny_tokenizer):
     output_dir = tmp_path / "ar"
     common = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(output_dir),
