@@ -96,21 +96,24 @@ def evaluator_line(settings: dict) -> str:
 # sections, one per benchmark
 
 
-def tokenizer_section(report: dict) -> list[str]:
+def tokenizer_section(report: dict, rfids: dict[str, tuple[float, str]]) -> list[str]:
     rows = []
     for name, run in report["variants"].items():
         codes = run.get("tokenizer", {}).get("num_codes")
         used = f"{run['codebook_usage']:.0%}" + (f" of {codes}" if codes else "")
+        rfid, rfid_source = rfids.get(run.get("scored"), (None, None))
         rows.append([name, code(run.get("scored", "?")), run["train_steps"], f"{run['train_minutes']:.1f}",
-                     f"{run['psnr']:.2f}", number(run.get("ssim"), 3), used, f"{run['perplexity']:.0f}"])  # fmt: skip
+                     f"{run['psnr']:.2f}", number(run.get("ssim"), 3), used, f"{run['perplexity']:.0f}",
+                     number(rfid) + (f" (`{rfid_source}.json`)" if rfid_source else "")])  # fmt: skip
     split = next(iter(report["variants"].values())).get("eval_split", "test")
-    header = "variant | scored | steps | minutes | PSNR (dB) | SSIM | codes used | perplexity"
+    header = "variant | scored | steps | minutes | PSNR (dB) | SSIM | codes used | perplexity | rFID"
     lines = [
         "## Tokenizer recipe",
         "",
         *table(header, rows),
         "",
-        f"On the full {split} split. " + source("tokenizer_recipe", report),
+        f"On the full {split} split; rFID: examples/evaluate.py on the reconstructions, where it was run. "
+        + source("tokenizer_recipe", report),
     ]
     if "note" in report:
         lines += ["", f"Note recorded with the results: {report['note']}"]
@@ -460,6 +463,16 @@ def calibration_section(report: dict) -> list[str]:
 # the page
 
 
+def tokenizer_rfids(results: Path) -> dict[str, tuple[float, str]]:
+    """rFID of each tokenizer examples/evaluate.py scored (eval_*.json), by the folder it scored."""
+    rfids = {}
+    for path in sorted(results.glob("eval_*.json")):
+        report = json.loads(path.read_text())
+        if report["settings"].get("tokenizer"):
+            rfids[report["scored"]] = (report["metrics"]["fid"], path.stem)
+    return rfids
+
+
 def tokenizer_evaluation(results: Path, prior: dict) -> dict | None:
     """examples/evaluate.py's results for the AR benchmark's tokenizer (its rFID, KID, precision, recall)."""
     tokenizer = prior.get("scored", {}).get("tokenizer")
@@ -475,10 +488,12 @@ def build(results: Path) -> list[str]:
     others = [folder.name for folder in sorted(results.iterdir()) if folder.is_dir() and any(folder.glob("*.json"))]
     if others:  # another dataset's results, each folder with its own page (`--results_dir`)
         sections += ["Other datasets: " + ", ".join(f"[{name}]({name}/README.md)" for name in others) + ".", ""]
-    for name, section in (("tokenizer_recipe", tokenizer_section), ("throughput", throughput_section)):
-        report = load(results, name)
-        if report is not None:
-            sections += section(report) + [""]
+    report = load(results, "tokenizer_recipe")
+    if report is not None:
+        sections += tokenizer_section(report, tokenizer_rfids(results)) + [""]
+    report = load(results, "throughput")
+    if report is not None:
+        sections += throughput_section(report) + [""]
     prior = load(results, "prior_recipe")
     if prior is not None:
         sections += prior_section(prior, tokenizer_evaluation(results, prior)) + [""]
