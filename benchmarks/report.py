@@ -312,9 +312,11 @@ def conditioning_section(results: Path) -> list[str]:
         return []
     columns = next(iter(reports.values()))["conditioning"]["label_columns"]
     keys = ["accuracy"] + ([f"accuracy_{column}" for column in columns] if len(columns) > 1 else [])
-    first = next(iter(reports.values()))
-    rows = [["real test images (the classifier's ceiling)", "–", "–"] +
-            [f"{first['conditioning']['real_images'][key]:.1%}" for key in keys] + ["–"]]  # fmt: skip
+    rows = []
+    for kind, label in (("real_images", "real test images"), ("reconstructions", "their reconstructions (tokenizer)")):
+        scored = next((r for r in reports.values() if kind in r["conditioning"]), None)
+        if scored is not None:  # ceilings: the classifier on the real images, and on them through the tokenizer
+            rows.append([label, "–", "–", *(f"{scored['conditioning'][kind][key]:.1%}" for key in keys), "–"])
     for name, report in sorted(reports.items(), key=lambda item: item[1]["settings"]["guidance_scale"]):
         samples = report["conditioning"]["samples"]
         rows.append([sampling_label(report["settings"]), code(report["scored"]), report["metrics"]["num_samples"]]
@@ -324,8 +326,8 @@ def conditioning_section(results: Path) -> list[str]:
         "## Does a sample show the class it was asked for?",
         "",
         "The feature classifier's top-1 class of each sample (classes cycled evenly) against the class it was "
-        f"conditioned on, and per label column ({', '.join(columns)}); the first row is the same classifier on the "
-        "real test images.",
+        f"conditioned on, and per label column ({', '.join(columns)}); the first rows are the same classifier on the "
+        "real test images and on their reconstructions through the tokenizer (the most a prior can show).",
         "",
         *table(header, rows),
     ]

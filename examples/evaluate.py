@@ -203,8 +203,9 @@ def classifier_label_columns(feature_extractor: str) -> list[str] | None:
 
 def conditioning(args, pipeline, images: torch.Tensor, extractor) -> dict | None:
     """Does each sample show the class it was asked for? The classifier's accuracy on the samples (classes
-    cycled as `sample_images` cycles them) per label column, next to its accuracy on the real reference split (the
-    ceiling). Only for a conditional prior scored with a classifier trained on the prior's label columns."""
+    cycled as `sample_images` cycles them) per label column, next to its accuracy on the real reference split and on
+    that split's reconstructions through the pipeline's tokenizer (the ceilings). Only for a conditional prior
+    scored with a classifier trained on the prior's label columns."""
     columns = args.label_columns or trained_label_columns(args.pipeline)
     if not pipeline.layout.num_classes or classifier_label_columns(args.feature_extractor) != columns:
         return None
@@ -219,11 +220,18 @@ def conditioning(args, pipeline, images: torch.Tensor, extractor) -> dict | None
     _, reference_logits = reference_features(
         extractor, args.dataset_name, args.split, images.shape[-1], images.shape[1]
     )
-    reference_labels = load_image_dataset(args.dataset_name, split=args.split, label_column=columns)["label"]
+    reference_labels = torch.tensor(
+        load_image_dataset(args.dataset_name, split=args.split, label_column=columns)["label"]
+    )
+    # the same images through the pipeline's tokenizer: the most any prior over these tokens can show
+    originals = load_split_images(args.dataset_name, args.split, images.shape[-1], images.shape[1])
+    reconstructions, _ = reconstruct_images(pipeline.vqvae, originals, args.batch_size)
+    _, reconstruction_logits = extract_features(extractor, reconstructions, desc="Reconstruction classes")
     return {
         "label_columns": columns,
         "samples": condition_accuracy(logits, labels, sizes),
-        "real_images": condition_accuracy(reference_logits, torch.tensor(reference_labels), sizes),
+        "real_images": condition_accuracy(reference_logits, reference_labels, sizes),
+        "reconstructions": condition_accuracy(reconstruction_logits, reference_labels, sizes),
     }
 
 
