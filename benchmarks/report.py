@@ -333,6 +333,32 @@ def conditioning_section(results: Path) -> list[str]:
     ]
 
 
+def memorisation_section(results: Path) -> list[str]:
+    """examples/evaluate.py --memorisation: each sample's nearest training image in feature space."""
+    rows = []
+    for path in sorted(results.glob("eval_*.json")):
+        report = json.loads(path.read_text())
+        if report.get("memorisation"):
+            m = report["memorisation"]
+            rows.append([sampling_label(report["settings"]), code(report["scored"]), report["metrics"]["num_samples"],
+                         f"{m['nn_distance_median']:.2f}", f"{m['nn_distance_median_held_out']:.2f}",
+                         f"{m['share_closer_than_held_out_1pct']:.1%}", f"`{path.stem}.json`"])  # fmt: skip
+    if not rows:
+        return []
+    header = (
+        "samples | scored | n | median distance to the nearest training image | the same for held-out images | "
+        "samples closer than the closest 1% of held-out images | results"
+    )
+    return [
+        "## Memorisation check",
+        "",
+        *table(header, rows),
+        "",
+        "Distances in the feature network's space; a sample much closer to a training image than held-out images "
+        "ever are would be a likely copy (each run's `memorisation.png` shows samples over their nearest neighbours).",
+    ]
+
+
 # every generator scored, side by side
 
 
@@ -510,9 +536,9 @@ def build(results: Path) -> list[str]:
         report = load(results, name)
         if report is not None:
             sections += section(report) + [""]
-    conditioning = conditioning_section(results)
-    if conditioning:
-        sections += conditioning + [""]
+    for section in (conditioning_section(results), memorisation_section(results)):
+        if section:
+            sections += section + [""]
     rows = generator_rows(results)
     if rows:
         sections += generation_section(rows) + [""]
