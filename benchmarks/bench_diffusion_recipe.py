@@ -172,6 +172,7 @@ def main() -> None:
                     "guidance_scale": evaluated["settings"]["guidance_scale"],
                     "train_minutes": trained["train_minutes"],
                     "eval_denoising_bits_per_token": trained["eval_bits_per_token"],
+                    "train_peak_rss_mib": trained.get("peak_rss_mib"),  # recorded by train_prior.py since 2026-11-29
                     **{key: evaluated["metrics"][key] for key in ("fid", "kid", "precision", "recall")},
                     "mean_steps_run": evaluated["settings"].get("mean_steps_run"),
                     "evaluation": relative(output_dir / "results.json"),

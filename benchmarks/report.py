@@ -284,6 +284,20 @@ def sampling_speed_section(report: dict) -> list[str]:
     ]
 
 
+def training_memory_section(report: dict) -> list[str]:
+    rows = [
+        [f"`{recipe}`", row["train_steps"], f"{row['peak_rss_mib']:.0f}"] for recipe, row in report["recipes"].items()
+    ]
+    return [
+        "## Training memory",
+        "",
+        *table("recipe | steps run | peak RSS (MiB)", rows),
+        "",
+        f"One process, the recipe's batch and model; the script's RSS high-water mark over its steps, evaluation and "
+        f"export. {machine_line(report)}. " + source("training_memory", report),
+    ]
+
+
 def static_cache_section(report: dict) -> list[str]:
     rows = [
         [batch, f"{row['dynamic_cache_images_per_s']:.1f}", f"{row['static_cache_images_per_s']:.1f}",
@@ -532,7 +546,11 @@ def build(results: Path) -> list[str]:
         report = load(results, name)
         if report is not None:
             sections += section(report) + [""]
-    for name, section in (("sampling_speed", sampling_speed_section), ("ar_static_cache", static_cache_section)):
+    for name, section in (
+        ("sampling_speed", sampling_speed_section),
+        ("ar_static_cache", static_cache_section),
+        ("training_memory", training_memory_section),
+    ):
         report = load(results, name)
         if report is not None:
             sections += section(report) + [""]
