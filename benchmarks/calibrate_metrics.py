@@ -1,7 +1,10 @@
 #!/usr/bin/env python
 """Calibration of the distribution metrics on a dataset (default Fashion-MNIST): what FID / KID / precision / recall
-read for real images (train split vs the test split: the floor a perfect generator reaches) and for blurred and noisy
-copies.
+(and recognisability, from the feature network's primary head) read for real images (train split vs the test split:
+the floor a perfect generator reaches), for blurred, noisy and downsampled copies, for copies whose structure is broken
+(chimeras of the top and bottom halves of two different images, 16-px patches shuffled) and for the tokenizer's
+reconstructions. A feature space in which chimeras or shuffled patches score as well as a 1-px blur cannot judge
+generated shapes.
 
     python benchmarks/calibrate_metrics.py [--tokenizer benchmarks/results/runs/recipe]
     python benchmarks/calibrate_metrics.py --dataset_name fashion_mnist --resolution 28 --num_channels 1
@@ -19,10 +22,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from common import RESULTS, RUNS, calibration_table, dataset_arguments, machine, write_report
+from common import RESULTS, RUNS, calibration_table, dataset_arguments, machine, portable_path, write_report
 
 from hf_vqgen import VQVAEModel
-from hf_vqgen.evaluation import score_images
+from hf_vqgen.evaluation import reconstruct_images, score_images
 from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
 
 
@@ -40,13 +43,40 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(horizontal, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
-def candidate_sets(train: torch.Tensor, test: torch.Tensor) -> dict[str, torch.Tensor]:
+def chimeras(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Top half of each image over the bottom half of another (a random derangement-like pairing)."""
+    partner = (torch.arange(len(images)) + torch.randint(1, len(images), (len(images),), generator=generator)) % len(
+        images
+    )
+    half = images.shape[-2] // 2
+    return torch.cat([images[..., :half, :], images[partner][..., half:, :]], dim=-2)
+
+
+def patch_shuffle(images: torch.Tensor, patch: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image cut into `patch` x `patch` squares, put back in a random order (one order per image)."""
+    n, c, h, w = images.shape
+    rows, columns = h // patch, w // patch
+    patches = (
+        images.reshape(n, c, rows, patch, columns, patch).permute(0, 2, 4, 1, 3, 5).reshape(n, rows * columns, -1)
+    )
+    order = torch.argsort(torch.rand(n, rows * columns, generator=generator), dim=1)
+    shuffled = patches.gather(1, order[..., None].expand_as(patches))
+    return shuffled.reshape(n, rows, columns, c, patch, patch).permute(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)
+
+
+def downsampled(images: torch.Tensor, factor: int) -> torch.Tensor:
+    size = images.shape[-1]
+    small = F.interpolate(images, size=size // factor, mode="area")
+    return F.interpolate(small, size=size, mode="bilinear", align_corners=False).clamp(-1, 1)
+
+
+def candidate_sets(train: torch.Tensor, test: torch.Tensor, tokenizer=None) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
 
     def noisy(sigma: float) -> torch.Tensor:
         return (train + sigma * torch.randn(train.shape, generator=generator)).clamp(-1, 1)
 
-    return {
+    sets = {
         "test split itself (sanity: 0)": test,
         "train split (the floor)": train,
         "train split, first 1,000 only": train[:1000],
@@ -54,7 +84,16 @@ def candidate_sets(train: torch.Tensor, test: torch.Tensor) -> dict[str, torch.T
         "train, Gaussian blur sigma=1 px": gaussian_blur(train, 1.0),
         "train, Gaussian noise sigma=0.1": noisy(0.1),
         "train, Gaussian noise sigma=0.3": noisy(0.3),
+        "train, downsampled 2x and back": downsampled(train, 2),
+        "train, downsampled 4x and back": downsampled(train, 4),
+        "train, chimeras (top / bottom halves of two images)": chimeras(train, generator),
     }
+    if min(train.shape[-2:]) >= 32:  # 16-px patches need room to move
+        sets["train, 16-px patches shuffled"] = patch_shuffle(train, 16, generator)
+    if tokenizer is not None:
+        with torch.no_grad():
+            sets["train, the tokenizer's reconstructions"] = reconstruct_images(tokenizer, train, batch_size=256)[0]
+    return sets
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,6 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--num_images", type=int, default=10000)
     parser.add_argument("--results_dir", type=Path, default=RESULTS)
+    parser.add_argument("--output_name", default=None, help="Results file stem (default metric_calibration).")
     args = parser.parse_args(argv)
     if (args.tokenizer / "config.json").is_file():
         config = VQVAEModel.load_config(args.tokenizer)
@@ -90,20 +130,23 @@ def main() -> None:
     train = load_split_images(args.dataset_name, "train", *size)
     test = load_split_images(args.dataset_name, "test", *size)
     rows, start = {}, time.monotonic()
-    for name, images in candidate_sets(train, test).items():
+    tokenizer = VQVAEModel.from_pretrained(args.tokenizer).eval() if args.tokenizer else None
+    for name, images in candidate_sets(train, test, tokenizer).items():
         rows[name] = score_images(images, extractor, args.dataset_name, "test", max_reference=args.num_images)
     report = {
         "benchmark": "metric_calibration",
         "machine": machine(),
         "scored": args.dataset_name,  # its train split, real and degraded, vs its test split
+        "tokenizer": portable_path(args.tokenizer) if args.tokenizer else None,
         "settings": vars(args),
         "seconds": time.monotonic() - start,
         "feature_extractor": args.feature_extractor,
         "rows": rows,
     }
-    write_report(args.results_dir / "metric_calibration.json", report)
+    stem = args.output_name or "metric_calibration"
+    write_report(args.results_dir / f"{stem}.json", report)
     table = calibration_table(rows)
-    (args.results_dir / "metric_calibration.md").write_text(table + "\n")
+    (args.results_dir / f"{stem}.md").write_text(table + "\n")
     print(table)
 
 

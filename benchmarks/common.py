@@ -159,16 +159,22 @@ def write_report(path: str | os.PathLike, report: dict, command: str | None = No
 
 def calibration_table(rows: dict[str, dict]) -> str:
     """benchmarks/calibrate_metrics.py's rows (image set -> metrics) as a markdown table."""
-    columns = ("fid", "kid", "precision", "recall", "classifier_score")
+    columns = ("fid", "kid", "precision", "recall", "classifier_score", "recognisability")
     num_reference = next(iter(rows.values())).get("num_reference")  # the reference split's size, as scored
     reference = ""
     if num_reference:
         reference = f"{num_reference // 1000}k " if num_reference % 1000 == 0 else f"{num_reference:,}-image "
-    lines = [f"| image set (vs the {reference}test split) | n | FID | KID | precision | recall | classifier score |"]
-    lines.append("|---|---|---|---|---|---|---|")
+    lines = [
+        f"| image set (vs the {reference}test split) | n | FID | KID | precision | recall | classifier score "
+        "| recognisability |"
+    ]
+    lines.append("|---|---|---|---|---|---|---|---|")
     for name, metrics in rows.items():
         # FID and KID of identical sets come out as -0.00 or so from float error: shown as 0
-        cells = [f"{metrics[c]:.4f}" if c == "kid" else f"{metrics[c]:.2f}" for c in columns]
+        cells = [
+            "–" if metrics.get(c) is None else f"{metrics[c]:.4f}" if c == "kid" else f"{metrics[c]:.2f}"
+            for c in columns
+        ]
         cells = [cell.replace("-0.00", "0.00") if set(cell) <= set("-0.") else cell for cell in cells]
         lines.append(f"| {name} | {metrics['num_samples']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -118,6 +118,7 @@ def load_image_dataset(
     image_column: str = "image",
     label_column: str | None = "label",
     cache_dir: str | None = None,
+    extra_columns: list[str] | tuple[str, ...] = (),
 ) -> datasets.Dataset:
     """
     Load an image dataset split as a `datasets.Dataset` with columns `image` (PIL) and, if present, `label`.
@@ -135,6 +136,8 @@ def load_image_dataset(
             if any; several `ClassLabel` columns (e.g. `["label", "style"]` for emoji) become one label over their
             combinations (`combine_label_columns`); a list of one is that column.
         cache_dir (`str`, *optional*): `datasets` cache folder.
+        extra_columns (`list[str]`, *optional*): Source columns kept as they are, under their own names (e.g.
+            `["code_point", "style"]` for a classifier with several heads).
 
     Unreadable or truncated image files (local folders and Hub datasets) are skipped and counted in the log.
 
@@ -176,6 +179,10 @@ def load_image_dataset(
     keep = {image_column: "image"}
     if label_column and label_column in dataset.column_names:
         keep[label_column] = "label"
+    missing = [column for column in extra_columns if column not in dataset.column_names]
+    if missing:
+        raise ValueError(f"`extra_columns` {missing} are not columns of {name_or_path!r}: {dataset.column_names}.")
+    keep |= {column: column for column in extra_columns if column not in keep}
     dataset = dataset.select_columns(list(keep)).rename_columns({k: v for k, v in keep.items() if k != v})
     prepared = name_or_path == EMOJI or (name_or_path == FASHION_MNIST and has_local_fashion_mnist())
     if not prepared:  # files of unknown quality: decode each once and skip the unreadable ones

@@ -1,8 +1,10 @@
 """Backbones whose feature spaces the distribution metrics (FID, KID, precision / recall) are computed in, and the
 cached features of reference dataset splits.
 
-- `ClassifierFeatureExtractor`: an `ImageClassifier` trained on the dataset itself (`examples/train_feature_extractor.py`;
-  the Fashion-MNIST one ships in `benchmarks/assets/fashion_mnist_classifier/`).
+- `ClassifierFeatureExtractor`: an `ImageClassifier` or a `ShapeClassifier` trained on the dataset itself
+  (`examples/train_feature_extractor.py`; the Fashion-MNIST one ships in `benchmarks/assets/fashion_mnist_classifier/`,
+  the emoji ones in `benchmarks/assets/emoji_classifier/` (category x style, global pooling) and
+  `benchmarks/assets/emoji_shape_classifier/` (emoji identities, layout-keeping: the gauge that sees shape)).
 - `InceptionFeatureExtractor`: the standard FID network (torch-fidelity's InceptionV3, 2048-d pool features) from a
   local weights file. Nothing is downloaded: without the file it is a clear error, never a hang.
 """
@@ -20,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .data import PixelTransform, load_image_dataset, with_pixel_values
-from .models import ImageClassifier
+from .models import ImageClassifier, ShapeClassifier
 from .utils import state_dict_digest
 
 
@@ -37,15 +39,20 @@ class FeatureExtractor(Protocol):
 
 
 class ClassifierFeatureExtractor:
-    """Penultimate-layer features and logits of an [`ImageClassifier`] (eval mode, no grad)."""
+    """Penultimate-layer features and (primary head) logits of an [`ImageClassifier`] or [`ShapeClassifier`] (eval
+    mode, no grad)."""
 
-    def __init__(self, classifier: ImageClassifier):
+    def __init__(self, classifier: ImageClassifier | ShapeClassifier):
         self.classifier = classifier.eval()
         self.identity = f"classifier-{state_dict_digest(classifier.state_dict(), length=12)}"
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> ClassifierFeatureExtractor:
-        return cls(ImageClassifier.from_pretrained(path))
+        classes = {"ImageClassifier": ImageClassifier, "ShapeClassifier": ShapeClassifier}
+        name = ImageClassifier.load_config(path).get("_class_name", "ImageClassifier")
+        if name not in classes:
+            raise ValueError(f"{path} holds a {name!r}, not one of the feature networks {sorted(classes)}.")
+        return cls(classes[name].from_pretrained(path))
 
     @torch.no_grad()
     def __call__(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -168,6 +168,16 @@ def classifier_score(logits: torch.Tensor, num_splits: int = 10) -> tuple[float,
     return float(scores.mean()), float(scores.std()) if len(scores) > 1 else 0.0
 
 
+def recognisability(logits: torch.Tensor, threshold: float = 0.5) -> dict[str, float]:
+    """How confidently a classifier names one class for each image, from its logits (N, num_classes): the mean top-1
+    probability and the share of images whose top-1 probability reaches `threshold`. With an identity head (e.g. every
+    emoji of a dataset) it says how often a generated image is recognisably *one* of them; score real images and
+    their reconstructions the same way for its ceiling."""
+    logits = _check_features("logits", logits, min_rows=1)
+    top1 = logits.softmax(dim=1).max(dim=1).values
+    return {"recognisability": float(top1.mean()), "recognisable_share": float((top1 >= threshold).double().mean())}
+
+
 # tokenizer metrics
 
 
@@ -225,6 +235,7 @@ def distribution_metrics(
     }
     if logits is not None:
         results["classifier_score"], results["classifier_score_std"] = classifier_score(logits)
+        results |= recognisability(logits)
     return results
 
 

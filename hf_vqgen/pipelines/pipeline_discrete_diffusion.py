@@ -3,6 +3,8 @@ decoded by the tokenizer; the whole grid is denoised in parallel."""
 
 from __future__ import annotations
 
+import copy
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,6 +59,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
     """
 
     model_cpu_offload_seq = "denoiser->vqvae"
+    builtin_sampling_defaults = {"guidance_scale": 1.0, "num_inference_steps": 16, "temperature": 1.0, "top_k": None}
 
     def __init__(self, vqvae: VQVAEModel, denoiser: PreTrainedModel, scheduler: DiscreteDiffusionScheduler):
         super().__init__()
@@ -78,6 +81,16 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
                 f"{scheduler.config.num_train_timesteps} timesteps."
             )
         self.register_modules(vqvae=vqvae, denoiser=denoiser, scheduler=scheduler)
+
+    @property
+    def prior_model(self) -> PreTrainedModel:
+        return self.denoiser
+
+    def check_sampling_values(self, layout, **values) -> None:
+        super().check_sampling_values(layout, **values)
+        steps = values.get("num_inference_steps")
+        if not isinstance(steps, numbers.Integral) or isinstance(steps, bool) or steps < 1:
+            raise ValueError(f"`num_inference_steps` must be a positive integer, got {steps!r}.")
 
     @property
     def layout(self) -> TokenLayout:
@@ -152,9 +165,9 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         self,
         batch_size: int | None = None,
         class_labels: list[int] | torch.Tensor | None = None,
-        guidance_scale: float = 1.0,
-        num_inference_steps: int = 16,
-        temperature: float = 1.0,
+        guidance_scale: float | None = None,
+        num_inference_steps: int | None = None,
+        temperature: float | None = None,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
         image: PIL.Image.Image | list[PIL.Image.Image] | torch.Tensor | None = None,
@@ -172,10 +185,13 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
             batch_size (`int`, *optional*): Number of images; defaults to the number of `image`s / `token_ids`, else 1.
             class_labels (`list[int]` or `torch.LongTensor` of shape `(batch_size,)`, *optional*): Classes for a
                 class-conditional denoiser; `None` samples from the null class.
-            guidance_scale (`float`, *optional*, defaults to 1.0): Classifier-free guidance on the logits.
-            num_inference_steps (`int`, *optional*, defaults to 16): Reverse steps (at most num_train_timesteps).
-            temperature (`float`, *optional*, defaults to 1.0): Softmax temperature for drawing codes; 0 = argmax.
-            top_k (`int`, *optional*): Draw among the k most likely codes only.
+            guidance_scale (`float`, *optional*): Classifier-free guidance on the logits.
+            num_inference_steps (`int`, *optional*): Reverse steps (at most num_train_timesteps).
+            temperature (`float`, *optional*): Softmax temperature for drawing codes; 0 = argmax.
+            top_k (`int`, *optional*): Draw among the k most likely codes only (0: all codes).
+
+            The four settings above default to the pipeline's `sampling_defaults` (saved with it by
+            `set_sampling_defaults`; else guidance 1, 16 steps, temperature 1, no top-k).
             generator (`torch.Generator`, *optional*): Makes sampling reproducible.
             image (PIL image(s) or `torch.Tensor` `(B, C, H, W)` in [-1, 1], *optional*): Image to inpaint, with
                 `mask_image` (white = regenerate) or `token_mask`.
@@ -192,7 +208,19 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
             bf16 (`bool`, *optional*): Run the denoiser under bf16 autocast (sampling stays float32). Default: on a
                 CUDA device that supports bf16, off elsewhere (CPUs without bf16 matrix units run it slower).
         """
-        layout, scheduler = self.layout, self.scheduler
+        settings = self.resolve_sampling(
+            guidance_scale=guidance_scale,
+            num_inference_steps=num_inference_steps,
+            temperature=temperature,
+            top_k=top_k,
+        )
+        guidance_scale, num_inference_steps, temperature, top_k = (
+            settings[k] for k in ("guidance_scale", "num_inference_steps", "temperature", "top_k")
+        )
+        top_k = top_k or None  # 0 = no top-k
+        # a scheduler of this call's own: its timesteps are per-call state, so a pipeline shared between threads
+        # never sees another call's steps
+        layout, scheduler = self.layout, copy.deepcopy(self.scheduler)
         if token_ids is not None and batch_size is None:
             batch_size = len(token_ids)
         batch_size = self.resolve_batch_size(batch_size, image)

@@ -34,6 +34,7 @@ class VQGenPipeline(TokenImagePipeline):
     """
 
     model_cpu_offload_seq = "prior->vqvae"
+    builtin_sampling_defaults = {"guidance_scale": 1.0, "temperature": 1.0, "top_k": None, "top_p": None}
 
     def __init__(self, vqvae: VQVAEModel, prior: GPT2LMHeadModel):
         super().__init__()
@@ -41,6 +42,10 @@ class VQGenPipeline(TokenImagePipeline):
         layout.check_tokenizer(vqvae)
         check_tokenizer_identity(prior.config, vqvae)
         self.register_modules(vqvae=vqvae, prior=prior)
+
+    @property
+    def prior_model(self) -> GPT2LMHeadModel:
+        return self.prior
 
     @property
     def layout(self) -> TokenLayout:
@@ -57,8 +62,16 @@ class VQGenPipeline(TokenImagePipeline):
 
     def check_inputs(self, layout, guidance_scale, temperature, top_k, top_p, generator):
         self.check_sampling_inputs(layout, guidance_scale, temperature, top_k, generator)
+        self.check_top_p(top_p)
+
+    @staticmethod
+    def check_top_p(top_p) -> None:
         if top_p is not None and not (isinstance(top_p, numbers.Real) and 0 < top_p <= 1):
             raise ValueError(f"`top_p` must be in (0, 1], got {top_p}.")
+
+    def check_sampling_values(self, layout, **values) -> None:
+        super().check_sampling_values(layout, **values)
+        self.check_top_p(values.get("top_p"))
 
     def prepare_prefix(self, layout, batch_size, prefix_token_ids, image, num_prefix_rows) -> torch.Tensor | None:
         """The given first codes (B, L) in raster order, from `prefix_token_ids` or from encoding `image`."""
@@ -88,8 +101,8 @@ class VQGenPipeline(TokenImagePipeline):
         self,
         batch_size: int | None = None,
         class_labels: list[int] | torch.Tensor | None = None,
-        guidance_scale: float = 1.0,
-        temperature: float = 1.0,
+        guidance_scale: float | None = None,
+        temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
         generator: torch.Generator | None = None,
@@ -105,11 +118,14 @@ class VQGenPipeline(TokenImagePipeline):
             batch_size (`int`, *optional*): Number of images; defaults to the number of `image`s, else 1.
             class_labels (`list[int]` or `torch.LongTensor` of shape `(batch_size,)`, *optional*): Classes for a
                 class-conditional prior; `None` samples from the null class (unconditionally).
-            guidance_scale (`float`, *optional*, defaults to 1.0): Classifier-free guidance on the logits,
+            guidance_scale (`float`, *optional*): Classifier-free guidance on the logits,
                 `uncond + s * (cond - uncond)`; 1 disables it (one forward per token instead of two).
-            temperature (`float`, *optional*, defaults to 1.0): Softmax temperature; 0 samples greedily.
-            top_k (`int`, *optional*): Sample among the k most likely codes only.
-            top_p (`float`, *optional*): Nucleus sampling.
+            temperature (`float`, *optional*): Softmax temperature; 0 samples greedily.
+            top_k (`int`, *optional*): Sample among the k most likely codes only (0: all codes).
+            top_p (`float`, *optional*): Nucleus sampling (1: all codes).
+
+            The four settings above default to the pipeline's `sampling_defaults` (saved with it by
+            `set_sampling_defaults`; else guidance 1, temperature 1, no top-k / top-p).
             generator (`torch.Generator`, *optional*): Makes sampling reproducible.
             prefix_token_ids (`torch.LongTensor` of shape `(batch_size, L)` or `(batch_size, rows, w)`, *optional*):
                 Given first codes in raster order, kept exactly; the rest of the grid is completed.
@@ -122,6 +138,13 @@ class VQGenPipeline(TokenImagePipeline):
                 (fixed shapes at every step; the same codes). Always used after `compile_prior()`.
         """
         layout = self.layout
+        settings = self.resolve_sampling(
+            guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
+        )
+        guidance_scale, temperature, top_k, top_p = (
+            settings[k] for k in ("guidance_scale", "temperature", "top_k", "top_p")
+        )
+        top_k = top_k or None  # 0 = no top-k
         batch_size = self.resolve_batch_size(batch_size, image)
         batch_size = self.check_batch_and_output(batch_size, output_type)
         class_labels = self.prepare_class_labels(class_labels, batch_size, layout)

@@ -82,8 +82,54 @@ def check_tokenizer_identity(prior_config, vqvae) -> None:
         )
 
 
+# the prior's config attribute holding the sampling settings a pipeline uses when a call does not name them
+SAMPLING_DEFAULTS_KEY = "sampling_defaults"
+
+
 class TokenImagePipeline(DiffusionPipeline):
-    """Base class of pipelines that sample codebook ids and decode them with a `VQVAEModel` (`self.vqvae`)."""
+    """Base class of pipelines that sample codebook ids and decode them with a `VQVAEModel` (`self.vqvae`).
+
+    Sampling settings a call leaves as `None` come from the defaults saved with the pipeline (like transformers'
+    `generation_config`): `set_sampling_defaults(...)` records them in the prior's config, so they travel with
+    `save_pretrained` / the Hub; without saved defaults the library's own (`builtin_sampling_defaults`) apply."""
+
+    builtin_sampling_defaults: dict = {}  # argument -> value when neither the call nor the pipeline names one
+
+    @property
+    def prior_model(self):
+        """The transformers model whose config records the token layout and the sampling defaults."""
+        raise NotImplementedError
+
+    @property
+    def sampling_defaults(self) -> dict:
+        """The sampling settings a call uses for arguments it leaves as `None` (saved ones over the builtin ones)."""
+        saved = getattr(self.prior_model.config, SAMPLING_DEFAULTS_KEY, None) or {}
+        return {**self.builtin_sampling_defaults, **saved}
+
+    def set_sampling_defaults(self, **defaults) -> None:
+        """Record sampling settings (e.g. `temperature=0.9, top_k=100`) as this pipeline's defaults; they are saved
+        in the prior's config. Names other than this pipeline's sampling arguments are refused; values are checked
+        as a call would check them."""
+        unknown = sorted(set(defaults) - set(self.builtin_sampling_defaults))
+        if unknown:
+            raise ValueError(
+                f"{unknown} are not sampling arguments of {type(self).__name__}: "
+                f"choose among {sorted(self.builtin_sampling_defaults)}."
+            )
+        merged = {**(getattr(self.prior_model.config, SAMPLING_DEFAULTS_KEY, None) or {}), **defaults}
+        self.check_sampling_values(self.layout, **{**self.builtin_sampling_defaults, **merged})
+        setattr(self.prior_model.config, SAMPLING_DEFAULTS_KEY, merged)
+
+    def resolve_sampling(self, **given) -> dict:
+        """Each sampling argument as the call gave it, else the pipeline's default."""
+        defaults = self.sampling_defaults
+        return {name: defaults.get(name) if value is None else value for name, value in given.items()}
+
+    def check_sampling_values(self, layout, **values) -> None:
+        """Check resolved sampling values (what `set_sampling_defaults` stores must pass the call's checks)."""
+        self.check_sampling_inputs(
+            layout, values["guidance_scale"], values["temperature"], values.get("top_k"), None, check_guidance=False
+        )
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, allow_pickle: bool = False, **kwargs):
@@ -159,15 +205,15 @@ class TokenImagePipeline(DiffusionPipeline):
         return int(batch_size)
 
     @staticmethod
-    def check_sampling_inputs(layout, guidance_scale, temperature, top_k, generator) -> None:
+    def check_sampling_inputs(layout, guidance_scale, temperature, top_k, generator, check_guidance=True) -> None:
         for name, value in (("temperature", temperature), ("guidance_scale", guidance_scale)):
             if not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
         if temperature < 0:
             raise ValueError(f"`temperature` must be >= 0 (0 = argmax), got {temperature}.")
-        if top_k is not None and (not isinstance(top_k, numbers.Integral) or top_k < 1):
-            raise ValueError(f"`top_k` must be an integer >= 1, got {top_k!r}.")
-        if guidance_scale != 1.0 and layout.null_class_token_id is None:
+        if top_k is not None and (not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool) or top_k < 0):
+            raise ValueError(f"`top_k` must be an integer >= 1 (or 0: no top-k), got {top_k!r}.")
+        if check_guidance and guidance_scale != 1.0 and layout.null_class_token_id is None:
             raise ValueError("`guidance_scale` != 1 needs a class-conditional prior with a null class.")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(
