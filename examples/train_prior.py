@@ -94,6 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     diffusion.add_argument("--num_inference_steps", type=int, default=16, help="For validation samples.")
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", default="prior-pipeline")
+    train.add_argument("--init_from", default=None,
+                       help="A saved pipeline folder of this --prior_type (a finished run or a shipped one): continue "
+                            "training its prior (its weights; a fresh optimiser and schedule) as a new leg.")  # fmt: skip
     train.add_argument("--weight_decay", type=float, default=0.1)
     train.add_argument("--use_ema", action="store_true")
     train.add_argument("--ema_decay", type=float, default=0.999)
@@ -247,6 +250,51 @@ def train_order(args, train_tokens) -> dict:
     }
 
 
+# the flags that fix a prior's shape: a continued run must name the same ones (or leave the recipe's)
+SHAPE_FLAGS = {"n_layer": ("n_layer", "num_hidden_layers"), "n_head": ("n_head", "num_attention_heads"),
+               "n_embd": ("n_embd", "hidden_size")}  # fmt: skip
+
+
+def continued_model(args, kind, layout: TokenLayout, vqvae: VQVAEModel) -> torch.nn.Module:
+    """The prior of the pipeline `--init_from`, checked against this run: the same tokenizer, token layout and shape
+    flags (each difference named), so that a continued run is the same model trained further."""
+    folder = Path(args.init_from)
+    if not (folder / "model_index.json").is_file():
+        raise ValueError(f"--init_from {args.init_from} is not a saved pipeline folder (no model_index.json).")
+    model = kind.load_model(folder)
+    recorded = getattr(model.config, TOKENIZER_HASH_KEY, None)
+    if recorded is not None and recorded != tokenizer_identity(vqvae)["weights_sha256"]:
+        raise ValueError(
+            f"--init_from {args.init_from} was trained on another tokenizer's codes than --vqvae_name_or_path "
+            f"{args.vqvae_name_or_path} (weights hash {recorded} vs {tokenizer_identity(vqvae)['weights_sha256']})."
+        )
+    saved_layout = TokenLayout.from_config(model.config)
+    if saved_layout != layout:
+        raise ValueError(f"--init_from {args.init_from} has the token layout {saved_layout}, this run {layout}.")
+    differences = []
+    for flag, names in SHAPE_FLAGS.items():
+        saved = next(getattr(model.config, name) for name in names if hasattr(model.config, name))
+        if saved != getattr(args, flag):
+            differences.append(f"--{flag} {getattr(args, flag)} (saved: {saved})")
+    if differences:
+        raise ValueError(
+            f"--init_from {args.init_from} holds a prior of another shape: {', '.join(differences)}. Pass its values."
+        )
+    return model
+
+
+def previous_legs(args) -> list[dict]:
+    """The training legs of the pipeline `--init_from` (from its eval_results.json): one when it recorded none."""
+    if args.init_from is None:
+        return []
+    results_file = Path(args.init_from) / "eval_results.json"
+    results = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    legs = results.get("training_legs")
+    if legs is None:
+        legs = [{"train_steps": results.get("train_steps"), "train_minutes": results.get("train_minutes")}]
+    return legs
+
+
 def build_components(args, accelerator: Accelerator) -> Components:
     """Tokenizer, token data, the prior of `--prior_type`, its optimiser and loaders, prepared for Accelerate."""
     kind = PRIOR_KINDS[args.prior_type](args)
@@ -254,7 +302,7 @@ def build_components(args, accelerator: Accelerator) -> Components:
     train_tokens, eval_tokens, num_classes = load_tokens(args, vqvae, accelerator)
     layout = kind.layout(vqvae, num_classes)
     set_seed(args.seed)  # the same initial weights whatever the data loading before drew from the RNG
-    prior = kind.build_model(layout)
+    prior = kind.build_model(layout) if args.init_from is None else continued_model(args, kind, layout, vqvae)
     setattr(prior.config, TOKENIZER_HASH_KEY, tokenizer_identity(vqvae)["weights_sha256"])  # checked at load
     optimizer = torch.optim.AdamW(
         weight_decay_groups(prior, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
@@ -303,6 +351,12 @@ def main(args: argparse.Namespace) -> dict | None:
         "train_minutes": train_minutes,
         "peak_rss_mib": peak_rss_mib(),  # this process's high-water mark (rank 0), training and evaluation included
     }
+    legs = previous_legs(args) + [
+        {"init_from": portable_path(args.init_from) if args.init_from else None, "train_steps": global_step,
+         "train_minutes": train_minutes, "threads": torch.get_num_threads(), "processes": accelerator.num_processes}
+    ]  # fmt: skip
+    results["training_legs"] = legs
+    results["total_train_minutes"] = sum(leg.get("train_minutes") or 0 for leg in legs)
     if accelerator.is_main_process:
         export_pipeline(args, components, unwrapped, results)
         if args.push_to_hub:
@@ -320,6 +374,7 @@ def export_pipeline(args, components: Components, prior: torch.nn.Module, result
     evaluator = f"examples/train_prior.py, held-out loss on the {args.eval_split} split"
     facts = model_facts(components.vqvae, components.layout, components.kind.scheduler)
     context = training_context(args.prior_type, "train_prior.py", args, facts, card_metrics, evaluator)
+    context["training"] = {"legs": results["training_legs"], "total_train_minutes": results["total_train_minutes"]}
 
     def write(folder: Path) -> None:
         components.kind.pipeline(components.vqvae, prior.eval()).save_pretrained(folder)

@@ -55,6 +55,42 @@ def condition_accuracy(logits: torch.Tensor, labels: torch.Tensor, column_sizes:
     return figures
 
 
+def split_combined_labels(labels: torch.Tensor, column_sizes: dict[str, int]) -> dict[str, torch.Tensor]:
+    """Combined class ids (as `hf_vqgen.data.combine_label_columns` encodes them, the last column fastest) -> each
+    column's own ids."""
+    parts = {}
+    for name, size in reversed(column_sizes.items()):
+        parts[name], labels = labels % size, labels // size
+    return dict(reversed(parts.items()))
+
+
+@torch.no_grad()
+def head_agreement(extractor, images: torch.Tensor, column_sizes: dict[str, int]) -> dict[str, float] | None:
+    """How often `extractor`'s classifier names the class each image was asked for, images (N, C, H, W) sampled with
+    classes cycled (`sample_images`: image i asked for class i mod num_classes) over the combinations of the label
+    columns `column_sizes`. A classifier over the same combinations is read as `condition_accuracy` reads it; a
+    `ShapeClassifier` by its heads named after the columns. None when the classifier knows neither."""
+    labels = torch.arange(len(images)) % math.prod(column_sizes.values())
+    classifier = getattr(extractor, "classifier", None)
+    heads = getattr(getattr(classifier, "config", None), "head_names", None)
+    if heads is not None and set(column_sizes) <= set(heads):
+        wanted = split_combined_labels(labels, column_sizes)
+        device = next(classifier.parameters()).device
+        predicted = {name: [] for name in column_sizes}
+        for chunk in images.split(500):
+            logits = classifier.head_logits(chunk.to(device))
+            for name in column_sizes:
+                predicted[name].append(logits[name].argmax(-1).cpu())
+        figures = {f"accuracy_{name}": float((torch.cat(predicted[name]) == wanted[name]).double().mean())
+                   for name in column_sizes}  # fmt: skip
+        both = torch.stack([torch.cat(predicted[n]) == wanted[n] for n in column_sizes]).all(0)
+        return {"accuracy": float(both.double().mean()), **figures}
+    _, logits = extract_features(extractor, images, desc="Sample classes")
+    if logits is None or logits.shape[1] != math.prod(column_sizes.values()):
+        return None
+    return condition_accuracy(logits, labels, column_sizes)
+
+
 @torch.no_grad()
 def nearest_training_images(
     images: torch.Tensor, extractor: FeatureExtractor, dataset_name: str, reference_split: str = "test"

@@ -116,7 +116,33 @@ def render_model_card(context: dict, sample_image: str | None = None) -> ModelCa
         conditioning=f"Class-conditional ({num_classes} classes, classifier-free guidance)." if num_classes else "",
         labels_kwarg="class_labels=[0, 1, 2, 3], " if num_classes >= 4 else "",
         data_licences=data_licences(dataset),
+        training_summary=_training_summary(context.get("training")),
+        sampling_defaults=_sampling_defaults(context.get("sampling_defaults")),
+        limitations=context.get("limitations", ""),
         **facts,
+    )
+
+
+def _training_summary(training: dict | None) -> str:
+    """"Trained for 125 minutes in 2 legs ..." from a run's `training_legs` record."""
+    if not training or not training.get("legs"):
+        return ""
+    legs = training["legs"]
+    minutes = sum(leg.get("train_minutes") or 0 for leg in legs)
+    steps = sum(leg.get("train_steps") or 0 for leg in legs)
+    parts = [f"{leg.get('train_minutes') or 0:.0f} min" for leg in legs]
+    count = f"{len(legs)} leg{'s' if len(legs) > 1 else ''}"
+    return f"Trained for {minutes:.0f} minutes in {count} ({' + '.join(parts)}; {steps} optimiser steps in all).\n\n"
+
+
+def _sampling_defaults(defaults: dict | None) -> str:
+    """The card's note on the sampling settings saved with the pipeline (what a bare call uses)."""
+    if not defaults:
+        return ""
+    settings = ", ".join(f"`{name}={value}`" for name, value in defaults.items())
+    return (
+        f"A call that does not name them samples with the defaults saved with this pipeline: {settings} "
+        "(`pipeline.sampling_defaults`; chosen by `benchmarks/sweep_sampling.py`).\n\n"
     )
 
 

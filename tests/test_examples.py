@@ -9,7 +9,7 @@ import pytest
 import torch
 from diffusers import VQModel
 
-from hf_vqgen import DiscreteDiffusionPipeline, VQGenPipeline, VQVAEModel
+from hf_vqgen import DiscreteDiffusionPipeline, VQGenPipeline, VQVAEModel, load_pipeline
 from hf_vqgen.data import load_token_dataset
 from hf_vqgen.evaluation import score_images
 from hf_vqgen.feature_extractors import load_feature_extractor
@@ -402,6 +402,32 @@ def test_train_prior_resumes_from_latest_checkpoint(tmp_path, tiny_tokenizer):
         train_prior.parse_args(common + ["--max_train_steps", "3", "--resume_from_checkpoint", "latest"])
     )
     assert results["train_steps"] == 3
+
+
+@pytest.mark.parametrize("prior_type", ["ar", "diffusion"])
+def test_train_prior_continues_a_finished_pipeline_as_a_new_leg(tmp_path, tiny_tokenizer, prior_type):
+    first, second = tmp_path / "leg1", tmp_path / "leg2"
+    common = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--prior_type", prior_type,
+                                "--max_train_steps", "1"]  # fmt: skip
+    train_prior.main(train_prior.parse_args(common + ["--output_dir", str(first)]))
+    loaded = load_pipeline(first).prior_model
+    # zero learning rate: the continued run's export must hold exactly the weights it started from
+    results = train_prior.main(
+        train_prior.parse_args(
+            common + ["--output_dir", str(second), "--init_from", str(first), "--learning_rate", "0"]
+        )
+    )
+    continued = load_pipeline(second).prior_model
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), continued.state_dict().values()))
+    assert [leg["init_from"] is None for leg in results["training_legs"]] == [True, False]
+    assert results["total_train_minutes"] == pytest.approx(
+        sum(leg["train_minutes"] for leg in results["training_legs"])
+    )
+    assert "in 2 legs" in (second / "README.md").read_text()
+    with pytest.raises(ValueError, match="--n_embd"):
+        train_prior.main(train_prior.parse_args(
+            common + ["--output_dir", str(tmp_path / "leg3"), "--init_from", str(first), "--n_embd", "64"]
+        ))  # fmt: skip
 
 
 @pytest.mark.parametrize(("corruption", "objective"), [("uniform", "original"), ("absorbing", "x0")])

@@ -5,6 +5,7 @@ training batch and loss targets, the pipeline it ships in. The script picks one 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 from transformers import BertForMaskedLM, GPT2LMHeadModel
@@ -30,6 +31,10 @@ class AutoregressivePrior:
     def build_model(self, layout: TokenLayout) -> torch.nn.Module:
         args = self.args
         return GPT2LMHeadModel(layout.gpt2_config(args.n_layer, args.n_head, args.n_embd, args.dropout))
+
+    def load_model(self, pipeline_dir: Path) -> torch.nn.Module:
+        """The prior of a saved `VQGenPipeline` folder, to continue training it."""
+        return GPT2LMHeadModel.from_pretrained(pipeline_dir / "prior", dtype=torch.float32)
 
     def inputs(self, batch: dict, layout: TokenLayout, class_dropout: float, generator=None):
         """(input_ids, labels) of one batch for the model's loss."""
@@ -72,6 +77,11 @@ class DiscreteDiffusionPrior:
             layout.num_codes, layout.mask_token_id, args.num_train_timesteps, args.corruption, args.schedule
         )
         return BertForMaskedLM(layout.bert_config(args.n_layer, args.n_head, args.n_embd, args.dropout))
+
+    def load_model(self, pipeline_dir: Path) -> torch.nn.Module:
+        """The denoiser (and scheduler) of a saved `DiscreteDiffusionPipeline` folder, to continue training it."""
+        self.scheduler = DiscreteDiffusionScheduler.from_pretrained(pipeline_dir / "scheduler")
+        return BertForMaskedLM.from_pretrained(pipeline_dir / "denoiser", dtype=torch.float32)
 
     def inputs(self, batch: dict, layout: TokenLayout, class_dropout: float, generator=None):
         args = self.args

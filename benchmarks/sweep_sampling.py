@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""Sampling settings of a trained pipeline (either prior) vs quality, each setting on the same samples in every
+feature space that ships for its dataset (e.g. emoji: `emoji_classifier`, global pooling over category x style, and
+`emoji_shape_classifier`, emoji identities with a layout-keeping embedding): FID, precision / recall,
+recognisability, and how often the samples show the category (and style) they were asked for.
+
+    python benchmarks/sweep_sampling.py --pipeline pretrained/emoji-ar --num_samples 2000 \
+        --settings "" "temperature=0.9" "temperature=0.9,top_k=100" "guidance_scale=2"
+    python benchmarks/sweep_sampling.py --pipeline pretrained/emoji-diffusion \
+        --settings "num_inference_steps=16" "num_inference_steps=32,temperature=0.8"
+
+A setting is `name=value` pairs for the pipeline's call ("" = its saved defaults); seed 0, classes cycled evenly.
+Appends a row per setting (naming the pipeline, the resolved settings and the command) to `--output` (default
+benchmarks/results/<dataset>/sampling_sweep.json), written after each row; prints a line per row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from common import RESULTS, ROOT, machine, training_record, write_report
+
+from hf_vqgen import load_image_dataset, load_pipeline
+from hf_vqgen.evaluation import command_line, head_agreement, sample_images, score_images
+from hf_vqgen.feature_extractors import load_feature_extractor
+from hf_vqgen.utils import portable_path
+
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+def parse_setting(text: str) -> dict:
+    """`"temperature=0.9,top_k=100"` -> {"temperature": 0.9, "top_k": 100} (ints stay ints)."""
+    setting = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        if not value:
+            raise SystemExit(f"--settings: {part!r} is not name=value")
+        number = float(value)
+        setting[name.strip()] = int(number) if number.is_integer() and "." not in value else number
+    return setting
+
+
+def feature_networks(dataset_name: str) -> list[Path]:
+    """Every feature network that ships for `dataset_name` (benchmarks/assets/<dataset>_*classifier)."""
+    found = sorted(ASSETS.glob(f"{dataset_name}_*classifier")) + sorted(ASSETS.glob(f"{dataset_name}_classifier"))
+    return list(dict.fromkeys(found))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pipeline", required=True, help="A saved pipeline (folder or repo id).")
+    parser.add_argument(
+        "--settings", nargs="+", default=[""], help='Sampling settings, e.g. "temperature=0.9,top_k=50".'
+    )
+    parser.add_argument("--num_samples", type=int, default=2000)
+    parser.add_argument("--batch_size", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label", default=None, help="A name for the pipeline in the rows (default: its path).")
+    parser.add_argument("--dataset_name", default=None, help="Default: the one the pipeline was trained on.")
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    args.dataset_name = args.dataset_name or training_record(args.pipeline).get("dataset")
+    if args.dataset_name is None:
+        parser.error(f"{args.pipeline} has no model_card.json naming its dataset: pass --dataset_name")
+    args.output = args.output or RESULTS / args.dataset_name / "sampling_sweep.json"
+    args.settings = [parse_setting(text) for text in args.settings]
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    pipeline = load_pipeline(args.pipeline)
+    extractors = {path.name: load_feature_extractor(path) for path in feature_networks(args.dataset_name)}
+    report = json.loads(args.output.read_text()) if args.output.is_file() else {"benchmark": "sampling_sweep"}
+    report["machine"] = machine()
+    report["settings"] = {key: value for key, value in vars(args).items() if key != "settings"}
+    rows = report.setdefault("rows", [])
+    scored = portable_path(args.pipeline, ROOT)
+    report["scored"] = list(dict.fromkeys([*report.get("scored", []), scored]))
+    command = command_line(root=ROOT)
+    columns = training_record(args.pipeline).get("hyperparameters", {}).get("label_columns") or ["label"]
+    sizes = None
+    if pipeline.layout.num_classes:
+        sizes = {
+            column: load_image_dataset(args.dataset_name, label_column=column).features["label"].num_classes
+            for column in columns
+        }
+    for setting in args.settings:
+        start = time.monotonic()
+        images, _ = sample_images(pipeline, args.num_samples, args.batch_size, seed=args.seed, **setting)
+        seconds = time.monotonic() - start
+        row = {
+            "pipeline": args.label or scored,
+            "pipeline_class": type(pipeline).__name__,
+            "num_samples": args.num_samples,
+            "setting": setting,
+            "resolved": pipeline.resolve_sampling(**{key: setting.get(key) for key in pipeline.sampling_defaults}),
+            "images_per_second": args.num_samples / seconds,
+            "command": command,
+        }
+        for name, extractor in extractors.items():
+            metrics = score_images(images, extractor, args.dataset_name)
+            keep = ("fid", "kid", "precision", "recall", "recognisability", "recognisable_share")
+            row[name] = {key: metrics[key] for key in keep if key in metrics}
+            agreement = head_agreement(extractor, images, sizes) if sizes else None
+            if agreement:
+                row[name]["conditioning"] = agreement
+        rows.append(row)
+        print(json.dumps({key: row[key] for key in row if key != "command"}), flush=True)
+        write_report(args.output, report, command=command, echo=False)  # after each row: a long sweep loses nothing
+
+
+if __name__ == "__main__":
+    main()
