@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--latent_channels", type=int, default=64)
     model.add_argument("--norm_num_groups", type=int, default=32)
     model.add_argument("--no_mid_block_attention", action="store_true", help="Drop the mid-block self-attention.")
-    model.add_argument("--num_vq_embeddings", type=int, default=256)
+    model.add_argument("--quantizer", default="vq", choices=("vq", "fsq"),
+                       help="vq: a learned codebook (the options below); fsq: finite scalar quantization.")  # fmt: skip
+    model.add_argument("--fsq_levels", type=int, nargs="+", default=None,
+                       help="FSQ values per code dimension (e.g. 8 8 8: 512 codes of dimension 3).")  # fmt: skip
+    model.add_argument(
+        "--num_vq_embeddings", type=int, default=None, help="Codebook size (default 256; FSQ: implied)."
+    )
     model.add_argument("--vq_embed_dim", type=int, default=None, help="Code dimension (default: latent_channels).")
     model.add_argument("--codebook_update", default="ema", choices=("loss", "ema"))
     model.add_argument("--commitment_beta", type=float, default=0.25)
@@ -133,6 +140,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "use --dataloader_num_workers 0")  # fmt: skip
     if args.shuffle_buffer_size < 0:
         parser.error("--shuffle_buffer_size must be >= 0")
+    if args.quantizer == "fsq":
+        if not args.fsq_levels:
+            parser.error("--quantizer fsq needs --fsq_levels (e.g. 8 8 8)")
+        implied = (math.prod(args.fsq_levels), len(args.fsq_levels))
+        given = (args.num_vq_embeddings, args.vq_embed_dim)
+        if any(value is not None and value != want for value, want in zip(given, implied)):
+            parser.error(f"--fsq_levels {' '.join(map(str, args.fsq_levels))} imply --num_vq_embeddings {implied[0]} "
+                         f"and --vq_embed_dim {implied[1]}; got {given[0]} and {given[1]} (drop them)")  # fmt: skip
+        args.num_vq_embeddings, args.vq_embed_dim = implied
+        vq_only = {"--codebook_update loss": args.codebook_update != "ema", "--kmeans_init": args.kmeans_init,
+                   "--dead_code_threshold": args.dead_code_threshold > 0, "--use_cosine_codes": args.use_cosine_codes,
+                   "--commitment_beta": args.commitment_beta != 0.25, "--ema_decay": args.ema_decay != 0.99}  # fmt: skip
+        if any(vq_only.values()):
+            parser.error(f"{', '.join(k for k, v in vq_only.items() if v)} only apply to --quantizer vq (FSQ has no "
+                         "learned codebook)")  # fmt: skip
+    elif args.fsq_levels:
+        parser.error("--fsq_levels is for --quantizer fsq")
+    args.num_vq_embeddings = args.num_vq_embeddings or 256
     if args.resolution % 2 ** (len(args.block_out_channels) - 1):
         parser.error(f"--resolution {args.resolution} is not divisible by 2**(len(--block_out_channels) - 1)")
     return args
@@ -159,6 +184,8 @@ def build_model(args: argparse.Namespace) -> VQVAEModel:
         kmeans_init=args.kmeans_init,
         dead_code_threshold=args.dead_code_threshold,
         use_cosine_codes=args.use_cosine_codes,
+        quantizer_type=args.quantizer,
+        fsq_levels=args.fsq_levels,
     )
 
 

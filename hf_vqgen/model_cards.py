@@ -124,7 +124,7 @@ def render_model_card(context: dict, sample_image: str | None = None) -> ModelCa
 
 
 def _training_summary(training: dict | None) -> str:
-    """"Trained for 125 minutes in 2 legs ..." from a run's `training_legs` record."""
+    """ "Trained for 125 minutes in 2 legs ..." from a run's `training_legs` record."""
     if not training or not training.get("legs"):
         return ""
     legs = training["legs"]

@@ -1,4 +1,18 @@
-"""Vector quantizer for `VQVAEModel`: nearest-code lookup plus the codebook-learning tricks.
+"""The quantizer interface `VQVAEModel` builds on, and its learned-codebook implementation `VectorQuantizer`:
+nearest-code lookup plus the codebook-learning tricks.
+
+What the tokenizer needs from a quantizer (`Quantizer`, a protocol: any `nn.Module` with these members works):
+
+- `n_e` (codebook size K) and `vq_embed_dim` (code dimension d), as diffusers' quantizer names them;
+- `forward(z)`: latents (B, d, h, w) -> `(z_q, loss, QuantizerInfo)`, `z_q` with straight-through gradients, `loss` a
+  scalar the training objective adds, `QuantizerInfo` the batch's perplexity, codebook usage and ids (B, h, w);
+- `lookup_ids(z)`: the ids (B, h, w) `forward` would choose, changing no state;
+- `get_codebook_entry(ids, shape)`: ids -> code vectors ((B, d, h, w) with `shape=(B, h, w, d)`);
+- an `embedding` `nn.Embedding` (K, d) holding the codes, so that checkpoints load in stock `diffusers.VQModel`.
+
+Implementations are registered in `QUANTIZERS` (`quantizer_type` in the tokenizer's config): `"vq"` (this module's
+`VectorQuantizer`) and `"fsq"` (`hf_vqgen.models.fsq.FiniteScalarQuantizer`). A new quantizer is one class and one
+entry there.
 
 The codebook lives in ``embedding`` (an `nn.Embedding`, as in `diffusers.models.autoencoders.vae.VectorQuantizer`)
 so that a checkpoint loads into stock `diffusers.VQModel`. Everything else here is training-time state.
@@ -6,7 +20,7 @@ so that a checkpoint loads into stock `diffusers.VQModel`. Everything else here 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import torch
 import torch.distributed as dist
@@ -23,6 +37,20 @@ class QuantizerInfo(NamedTuple):
     perplexity: torch.Tensor  # scalar, exp(entropy) of the code histogram of this batch (all ranks when training)
     codebook_usage: torch.Tensor  # scalar in [0, 1], fraction of codes used at least once in this batch
     token_ids: torch.Tensor  # (B, h, w) int64
+
+
+class Quantizer(Protocol):
+    """What `VQVAEModel` needs from a quantizer (see the module docstring)."""
+
+    n_e: int
+    vq_embed_dim: int
+    embedding: nn.Embedding
+
+    def __call__(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, QuantizerInfo]: ...
+
+    def lookup_ids(self, z: torch.Tensor) -> torch.Tensor: ...
+
+    def get_codebook_entry(self, indices: torch.Tensor, shape: tuple[int, ...] | None = None) -> torch.Tensor: ...
 
 
 # distributed helpers: every rank must hold the same codebook, so statistics are summed and

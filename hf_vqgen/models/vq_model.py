@@ -15,7 +15,7 @@ from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (diffusers
 from diffusers.utils import BaseOutput
 
 from ..utils import check_weights_folder
-from .quantizer import VectorQuantizer
+from .quantizers import build_quantizer
 
 
 # float rounding of [-1, 1] data; an image in [0, 255] or [0, 1] * 255 is far outside
@@ -61,6 +61,10 @@ class VQVAEModel(VQModel):
         kmeans_iters (`int`, *optional*, defaults to 10): Iterations of that k-means.
         dead_code_threshold (`float`, *optional*, defaults to 0.0): Restart codes used less than this per step.
         use_cosine_codes (`bool`, *optional*, defaults to `False`): l2-normalised codes and lookups.
+        quantizer_type (`str`, *optional*, defaults to `"vq"`): `"vq"` (the learned codebook above) or `"fsq"`
+            (finite scalar quantization, [`~hf_vqgen.models.fsq.FiniteScalarQuantizer`]; the VQ options are unused).
+        fsq_levels (`list[int]`, *optional*): FSQ's values per code dimension; `num_vq_embeddings` must be their
+            product and `vq_embed_dim` their count.
 
     Example:
 
@@ -121,6 +125,8 @@ class VQVAEModel(VQModel):
         kmeans_iters: int = 10,
         dead_code_threshold: float = 0.0,
         use_cosine_codes: bool = False,
+        quantizer_type: str = "vq",
+        fsq_levels: list[int] | None = None,
     ):
         if len(down_block_types) != len(block_out_channels) or len(up_block_types) != len(block_out_channels):
             raise ValueError(
@@ -146,18 +152,7 @@ class VQVAEModel(VQModel):
             lookup_from_codebook=lookup_from_codebook,
             force_upcast=force_upcast,
         )
-        self.quantize = VectorQuantizer(
-            num_vq_embeddings,
-            vq_embed_dim if vq_embed_dim is not None else latent_channels,
-            codebook_update=codebook_update,
-            commitment_beta=commitment_beta,
-            ema_decay=ema_decay,
-            ema_epsilon=ema_epsilon,
-            kmeans_init=kmeans_init,
-            kmeans_iters=kmeans_iters,
-            dead_code_threshold=dead_code_threshold,
-            use_cosine_codes=use_cosine_codes,
-        )
+        self.quantize = build_quantizer(dict(self.config))  # the registered quantizer of `quantizer_type`
 
     # geometry
 

@@ -65,7 +65,7 @@ def test_a_pipeline_shared_by_two_threads_gives_what_sequential_calls_give(build
     for _ in range(5):
         results, errors = [None, None], []
 
-        def work(i):
+        def work(i, results=results, errors=errors):
             try:
                 results[i] = pipeline(generator=_seeded(i), **kwargs, **settings[i]).token_ids
             except Exception as error:  # noqa: BLE001 - reported below

@@ -1,0 +1,117 @@
+#!/usr/bin/env python
+"""Quality along one prior training run: each `checkpoint-<step>` of a run folder (Accelerate states written by
+examples/train_prior.py) as a pipeline with a finished pipeline's tokenizer, sampled and scored in every feature space
+that ships for the dataset (FID, precision / recall, recognisability, conditioning) — the points of a
+quality-vs-training-minutes curve.
+
+    python benchmarks/score_checkpoints.py --run benchmarks/results/runs/emoji/ar-6x256 \
+        --base_pipeline pretrained/emoji-ar --n_layer 6 --n_head 8 --n_embd 256 --minutes_per_step 0.0745 \
+        --label "AR 6x256" --num_samples 1000
+
+`--base_pipeline` gives the tokenizer and the token layout (the run must have used the same); the prior's shape
+flags are the run's. A checkpoint's training minutes are its step times `--minutes_per_step` (the run's measured
+rate, from its log) unless the run has finished (then its eval_results.json's rate). Rows are appended to `--output`
+(default benchmarks/results/<dataset>/scaling_curve.json) after each checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from common import RESULTS, ROOT, machine, training_record, write_report
+from safetensors.torch import load_file
+from transformers import GPT2LMHeadModel
+
+from hf_vqgen import VQGenPipeline, load_image_dataset
+from hf_vqgen.evaluation import command_line, head_agreement, sample_images, score_images
+from hf_vqgen.feature_extractors import load_feature_extractor
+from hf_vqgen.training.checkpointing import checkpoint_step, list_checkpoints
+from hf_vqgen.utils import portable_path
+
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+KEEP = ("fid", "kid", "precision", "recall", "recognisability", "recognisable_share")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, required=True, help="A train_prior.py --output_dir with checkpoints.")
+    parser.add_argument("--base_pipeline", required=True, help="A VQGenPipeline with the run's tokenizer and layout.")
+    parser.add_argument("--n_layer", type=int, required=True)
+    parser.add_argument("--n_head", type=int, required=True)
+    parser.add_argument("--n_embd", type=int, required=True)
+    parser.add_argument("--minutes_per_step", type=float, default=None)
+    parser.add_argument("--steps", type=int, nargs="+", default=None, help="Only these checkpoints (default: all).")
+    parser.add_argument("--label", required=True, help="The run's name in the curve.")
+    parser.add_argument("--num_samples", type=int, default=1000)
+    parser.add_argument("--batch_size", type=int, default=100)
+    parser.add_argument("--guidance_scale", type=float, default=1.0)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    args.dataset_name = training_record(args.base_pipeline).get("dataset")
+    args.output = args.output or RESULTS / args.dataset_name / "scaling_curve.json"
+    finished = args.run / "eval_results.json"
+    if finished.is_file():
+        results = json.loads(finished.read_text())
+        args.minutes_per_step = results["train_minutes"] / results["train_steps"]
+    if args.minutes_per_step is None:
+        parser.error("the run has not finished: pass --minutes_per_step (from its log)")
+    return args
+
+
+def checkpoint_pipeline(base: VQGenPipeline, checkpoint: Path, args) -> VQGenPipeline:
+    config = base.layout.gpt2_config(args.n_layer, args.n_head, args.n_embd, dropout=0.0)
+    config.tokenizer_weights_sha256 = base.prior.config.tokenizer_weights_sha256
+    prior = GPT2LMHeadModel(config)
+    missing, unexpected = prior.load_state_dict(load_file(checkpoint / "model.safetensors"), strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:  # the tied lm_head is stored once, as the embedding
+        raise ValueError(f"{checkpoint} does not fit --n_layer/--n_head/--n_embd: {missing=} {unexpected=}")
+    prior.tie_weights()
+    return VQGenPipeline(vqvae=base.vqvae, prior=prior.eval())
+
+
+def main() -> None:
+    args = parse_args()
+    base = VQGenPipeline.from_pretrained(args.base_pipeline)
+    extractors = {
+        path.name: load_feature_extractor(path) for path in sorted(ASSETS.glob(f"{args.dataset_name}_*classifier"))
+    }
+    columns = training_record(args.base_pipeline).get("hyperparameters", {}).get("label_columns") or ["label"]
+    sizes = {c: load_image_dataset(args.dataset_name, label_column=c).features["label"].num_classes for c in columns}
+    report = json.loads(args.output.read_text()) if args.output.is_file() else {"benchmark": "scaling_curve"}
+    report["machine"] = machine()
+    report["settings"] = vars(args)
+    report["scored"] = list(dict.fromkeys([*report.get("scored", []), portable_path(args.run, ROOT)]))
+    rows = report.setdefault("rows", [])
+    command = command_line(root=ROOT)
+    for checkpoint in list_checkpoints(args.run):
+        step = checkpoint_step(checkpoint)
+        if args.steps and step not in args.steps:
+            continue
+        pipeline = checkpoint_pipeline(base, checkpoint, args)
+        start = time.monotonic()
+        images, _ = sample_images(
+            pipeline, args.num_samples, args.batch_size, seed=0, guidance_scale=args.guidance_scale
+        )
+        row = {
+            "run": args.label,
+            "step": step,
+            "train_minutes": step * args.minutes_per_step,
+            "num_samples": args.num_samples,
+            "guidance_scale": args.guidance_scale,
+            "sampling_seconds": time.monotonic() - start,
+        }
+        for name, extractor in extractors.items():
+            metrics = score_images(images, extractor, args.dataset_name)
+            row[name] = {key: metrics[key] for key in KEEP if key in metrics}
+            row[name]["conditioning"] = head_agreement(extractor, images, sizes)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        write_report(args.output, report, command=command, echo=False)
+
+
+if __name__ == "__main__":
+    main()
