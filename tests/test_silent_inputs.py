@@ -137,6 +137,20 @@ def test_prior_paired_with_another_tokenizer_is_refused(tmp_path):
     other.save_pretrained(tmp_path / "vqvae")
     with pytest.raises(ValueError, match="trained on the tokens of another tokenizer"):
         load_pipeline(tmp_path)
+    for dtype in (torch.bfloat16, torch.float16):  # the check reads the files: a low-precision load is checked too
+        with pytest.raises(ValueError, match="trained on the tokens of another tokenizer"):
+            load_pipeline(tmp_path, dtype=dtype)
+
+
+def test_a_prior_without_a_tokenizer_record_loads_with_a_warning(tmp_path, caplog):
+    tiny_pipeline().save_pretrained(tmp_path)
+    config_file = tmp_path / "prior" / "config.json"
+    config = json.loads(config_file.read_text())
+    config.pop(TOKENIZER_HASH_KEY, None)
+    config_file.write_text(json.dumps(config))
+    with caplog.at_level("WARNING"):
+        load_pipeline(tmp_path)
+    assert "cannot be checked" in caplog.text
 
 
 # saves that cannot mix two runs

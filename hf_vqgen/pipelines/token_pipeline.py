@@ -3,7 +3,9 @@ image encoding and decoding token grids to the requested output type."""
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
 import math
 import numbers
 import os
@@ -17,6 +19,7 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
+from safetensors.torch import load_file
 
 from ..data import PixelTransform
 from ..hub import push_folder_to_hub
@@ -24,6 +27,7 @@ from ..utils import check_weights_folder, portable_path, state_dict_digest
 from .hub import resolve_pretrained_path
 
 
+logger = logging.getLogger(__name__)
 OUTPUT_TYPES = ("pil", "np", "pt", "token_ids")
 # the prior's config attribute naming the tokenizer it was trained with (`hf_vqgen.utils.state_dict_digest`)
 TOKENIZER_HASH_KEY = "tokenizer_weights_sha256"
@@ -66,20 +70,62 @@ class VQGenPipelineOutput(ImagePipelineOutput):
     token_ids: torch.LongTensor | None = None
 
 
+# set while `from_pretrained` builds a pipeline whose tokenizer files it has already checked (any load dtype)
+_IDENTITY_CHECKED_ON_DISK: contextvars.ContextVar[bool] = contextvars.ContextVar("identity_checked", default=False)
+
+
+def _identity_error(recorded: str, actual: str) -> ValueError:
+    return ValueError(
+        f"The prior was trained on the tokens of another tokenizer (its config records {TOKENIZER_HASH_KEY}="
+        f"{recorded}; this tokenizer's weights hash to {actual}): pair it with the tokenizer it was trained on."
+    )
+
+
 def check_tokenizer_identity(prior_config, vqvae) -> None:
     """Raise a `ValueError` unless `vqvae` is the tokenizer whose tokens the prior was trained on: its weights hash,
     recorded in the prior's config at training time (`tokenizer_weights_sha256`), must match. Same codebook size and
-    grid are not enough: another tokenizer's code 17 means another patch. Checked in float32 (a tokenizer loaded in
-    another dtype cannot be hashed comparably, so it is not checked); priors saved without the record pass."""
+    grid are not enough: another tokenizer's code 17 means another patch. The hash is of the float32 weights:
+    `from_pretrained` checks the files on disk (so any load dtype is checked); a tokenizer built in memory in another
+    dtype cannot be hashed comparably and is let through with a warning, as is a prior without the record."""
     recorded = getattr(prior_config, TOKENIZER_HASH_KEY, None)
-    if recorded is None or vqvae.dtype != torch.float32:
+    if recorded is None:
+        logger.warning(
+            "The prior's config records no %s: it cannot be checked that this tokenizer is the one it was trained "
+            "with (a prior saved by an older version, or built by hand).",
+            TOKENIZER_HASH_KEY,
+        )
+        return
+    if _IDENTITY_CHECKED_ON_DISK.get():
+        return
+    if vqvae.dtype != torch.float32:
+        logger.warning(
+            "The tokenizer is in %s: its identity (hashed in float32) cannot be checked against the prior's record. "
+            "Load the pipeline with from_pretrained (which checks the files) or pass a float32 tokenizer.",
+            vqvae.dtype,
+        )
         return
     actual = state_dict_digest(vqvae.state_dict())
     if actual != recorded:
-        raise ValueError(
-            f"The prior was trained on the tokens of another tokenizer (its config records {TOKENIZER_HASH_KEY}="
-            f"{recorded}; this tokenizer's weights hash to {actual}): pair it with the tokenizer it was trained on."
-        )
+        raise _identity_error(recorded, actual)
+
+
+def check_tokenizer_files(folder: Path, index: dict) -> None:
+    """The identity check of `check_tokenizer_identity` on a saved pipeline's files (float32 as stored, whatever
+    dtype the pipeline is then loaded in)."""
+    prior_name = next((name for name in ("prior", "denoiser") if name in index), None)
+    weights = folder / "vqvae" / "diffusion_pytorch_model.safetensors"
+    config_file = folder / str(prior_name) / "config.json"
+    if prior_name is None or not weights.is_file() or not config_file.is_file():
+        return  # nothing to check here; the constructor checks what it can
+    recorded = json.loads(config_file.read_text()).get(TOKENIZER_HASH_KEY)
+    if recorded is None:
+        return  # the constructor warns
+    tensors = load_file(weights)
+    if any(t.dtype != torch.float32 for t in tensors.values() if t.is_floating_point()):
+        return  # stored in another precision: the constructor checks what it can
+    actual = state_dict_digest(tensors)
+    if actual != recorded:
+        raise _identity_error(recorded, actual)
 
 
 # the prior's config attribute holding the sampling settings a pipeline uses when a call does not name them
@@ -158,7 +204,12 @@ class TokenImagePipeline(DiffusionPipeline):
         kwargs.setdefault("use_safetensors", None if allow_pickle else True)
         if "torch_dtype" not in kwargs:  # diffusers >= 0.42 calls it `dtype`; an old-style argument is passed on
             kwargs.setdefault("dtype", torch.float32)
-        return super().from_pretrained(path, **kwargs)
+        check_tokenizer_files(Path(path), index)
+        token = _IDENTITY_CHECKED_ON_DISK.set((Path(path) / "vqvae" / "diffusion_pytorch_model.safetensors").is_file())
+        try:
+            return super().from_pretrained(path, **kwargs)
+        finally:
+            _IDENTITY_CHECKED_ON_DISK.reset(token)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
         """diffusers' `save_pretrained` (safetensors), plus a one-line `pipeline.py` that re-exports this class, so
