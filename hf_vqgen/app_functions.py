@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from PIL import ImageDraw
 
 from .app_loading import DemoInputError, DemoPipeline
-from .data import PixelTransform
 from .image_utils import to_pil_images
 from .pipelines import export_reverse_process
+from .pixels import PixelTransform
 
 
 MAX_UPLOAD_PIXELS = 4096 * 4096  # larger uploads are refused (the models see 28x28 or 64x64 pixels anyway)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from ..models.vq_model import VQVAEModel
+from ..pixels import PixelTransform
 from ..sampling import apply_guidance
 from ..schedulers import DiscreteDiffusionScheduler
 from ..vocabulary import TokenLayout
@@ -121,6 +122,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         if token_ids.min() < 0 or token_ids.max() >= layout.num_codes:
             raise ValueError(f"`token_ids` must be codebook ids in [0, {layout.num_codes - 1}].")
         if mask_image is not None:
+            check_mask_matches_image(mask_image, image)
             token_mask = self.mask_image_to_tokens(layout, mask_image, batch_size)
         token_mask = _binary_mask(torch.as_tensor(token_mask, device=self.device), "token_mask")
         if token_mask.ndim == 2:
@@ -136,10 +138,9 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         if isinstance(mask_image, PIL.Image.Image):
             mask_image = [mask_image]
         if isinstance(mask_image, list):
-            size = self.vqvae.config.sample_size
-            mask_image = torch.stack(
-                [torch.from_numpy(_grayscale(m, size)) for m in mask_image]
-            ).unsqueeze(1)  # fmt: skip
+            transform = PixelTransform(self.vqvae.config.sample_size, self.vqvae.config.in_channels)
+            mask_image = torch.stack([torch.from_numpy(_binary_pixels(transform.fit_mask(m))) for m in mask_image])
+            mask_image = mask_image.unsqueeze(1)
         mask = _binary_mask(torch.as_tensor(mask_image, device=self.device), "mask_image").float()
         mask = mask.view(-1, 1, *mask.shape[-2:])
         if mask.shape[0] not in (1, batch_size):
@@ -208,6 +209,8 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
             bf16 (`bool`, *optional*): Run the denoiser under bf16 autocast (sampling stays float32). Default: on a
                 CUDA device that supports bf16, off elsewhere (CPUs without bf16 matrix units run it slower).
         """
+        layout = self.layout
+        guidance_scale_given = guidance_scale is not None
         settings = self.resolve_sampling(
             guidance_scale=guidance_scale,
             num_inference_steps=num_inference_steps,
@@ -218,9 +221,12 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
             settings[k] for k in ("guidance_scale", "num_inference_steps", "temperature", "top_k")
         )
         top_k = top_k or None  # 0 = no top-k
+        guidance_scale = self.guidance_without_labels(
+            guidance_scale, explicit=guidance_scale_given, labels=class_labels, layout=layout
+        )
         # a scheduler of this call's own: its timesteps are per-call state, so a pipeline shared between threads
         # never sees another call's steps
-        layout, scheduler = self.layout, copy.deepcopy(self.scheduler)
+        scheduler = copy.deepcopy(self.scheduler)
         if token_ids is not None and batch_size is None:
             batch_size = len(token_ids)
         batch_size = self.resolve_batch_size(batch_size, image)
@@ -273,9 +279,38 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         )
 
 
-def _grayscale(mask: PIL.Image.Image, size: int) -> np.ndarray:
-    """A drawn mask image -> (size, size) of 0 / 1: pixels at least half white are regenerated."""
-    grey = np.asarray(mask.convert("L").resize((size, size), PIL.Image.NEAREST), dtype=np.float32) / 255.0
+def _sizes(images) -> list[tuple[int, int]] | None:
+    """(width, height) of each PIL image, or the (W, H) of a tensor's last two dims; None for anything else."""
+    if isinstance(images, PIL.Image.Image):
+        return [images.size]
+    if isinstance(images, list) and images and all(isinstance(i, PIL.Image.Image) for i in images):
+        return [i.size for i in images]
+    if isinstance(images, torch.Tensor) and images.ndim >= 2:
+        return [(images.shape[-1], images.shape[-2])]
+    return None
+
+
+def check_mask_matches_image(mask_image, image) -> None:
+    """A pixel mask must be drawn at its image's size: one of another size or aspect would be stretched or cropped
+    differently from the image, so other tokens than the marked ones would be regenerated."""
+    mask_sizes, image_sizes = _sizes(mask_image), _sizes(image)
+    if mask_sizes is None or image_sizes is None:
+        return  # token_ids instead of an image: the mask is checked against the grid later
+    if len(mask_sizes) == 1:
+        mask_sizes = mask_sizes * len(image_sizes)
+    if len(image_sizes) == 1:
+        image_sizes = image_sizes * len(mask_sizes)
+    for index, (mask_size, image_size) in enumerate(zip(mask_sizes, image_sizes)):
+        if mask_size != image_size:
+            raise ValueError(
+                f"`mask_image` {index} is {mask_size[0]}x{mask_size[1]} pixels but its `image` is "
+                f"{image_size[0]}x{image_size[1]}: draw the mask at the image's size."
+            )
+
+
+def _binary_pixels(mask: PIL.Image.Image) -> np.ndarray:
+    """A drawn mask image (mode "L", already at the model's size) -> 0 / 1: pixels at least half white regenerate."""
+    grey = np.asarray(mask, dtype=np.float32) / 255.0
     return (grey >= 0.5).astype(np.float32)
 
 

@@ -75,17 +75,32 @@ class VQGenPipeline(TokenImagePipeline):
 
     def prepare_prefix(self, layout, batch_size, prefix_token_ids, image, num_prefix_rows) -> torch.Tensor | None:
         """The given first codes (B, L) in raster order, from `prefix_token_ids` or from encoding `image`."""
+        if image is None and num_prefix_rows is not None:
+            raise ValueError("`num_prefix_rows` needs the `image` whose first token rows it keeps.")
         if image is not None:
             if prefix_token_ids is not None:
                 raise ValueError("Pass either `prefix_token_ids` or `image` + `num_prefix_rows`, not both.")
-            if num_prefix_rows is None or not 0 <= num_prefix_rows <= layout.grid_height:
-                raise ValueError(f"`num_prefix_rows` must be in [0, {layout.grid_height}], got {num_prefix_rows}.")
+            if (
+                not isinstance(num_prefix_rows, numbers.Integral)
+                or isinstance(num_prefix_rows, bool)
+                or not 0 <= num_prefix_rows <= layout.grid_height
+            ):
+                raise ValueError(
+                    f"`num_prefix_rows` must be an integer in [0, {layout.grid_height}], got {num_prefix_rows!r}."
+                )
             token_ids = self.vqvae.encode_to_ids(self.image_to_tensor(image))
             prefix_token_ids = token_ids[:, :num_prefix_rows].flatten(1)
         if prefix_token_ids is None:
             return None
-        prefix = torch.as_tensor(prefix_token_ids, device=self.device).long()
-        prefix = prefix.flatten(1) if prefix.ndim == 3 else prefix
+        prefix = torch.as_tensor(prefix_token_ids, device=self.device)
+        if prefix.dtype.is_floating_point or prefix.dtype.is_complex or prefix.dtype == torch.bool:
+            raise ValueError(f"`prefix_token_ids` must hold integer codebook ids, got {prefix.dtype}.")
+        if prefix.ndim == 3 and prefix.shape[2] != layout.grid_width:
+            raise ValueError(
+                f"`prefix_token_ids` as token rows must be (batch_size, rows, {layout.grid_width}), got "
+                f"{tuple(prefix.shape)}."
+            )
+        prefix = (prefix.flatten(1) if prefix.ndim == 3 else prefix).long()
         if prefix.ndim != 2 or prefix.shape[0] != batch_size:
             raise ValueError(f"`prefix_token_ids` must be (batch_size={batch_size}, L), got {tuple(prefix.shape)}.")
         if prefix.shape[1] > layout.num_tokens:
@@ -138,6 +153,7 @@ class VQGenPipeline(TokenImagePipeline):
                 (fixed shapes at every step; the same codes). Always used after `compile_prior()`.
         """
         layout = self.layout
+        guidance_scale_given = guidance_scale is not None
         settings = self.resolve_sampling(
             guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
         )
@@ -145,6 +161,9 @@ class VQGenPipeline(TokenImagePipeline):
             settings[k] for k in ("guidance_scale", "temperature", "top_k", "top_p")
         )
         top_k = top_k or None  # 0 = no top-k
+        guidance_scale = self.guidance_without_labels(
+            guidance_scale, explicit=guidance_scale_given, labels=class_labels, layout=layout
+        )
         batch_size = self.resolve_batch_size(batch_size, image)
         batch_size = self.check_batch_and_output(batch_size, output_type)
         class_labels = self.prepare_class_labels(class_labels, batch_size, layout)

@@ -21,8 +21,8 @@ from diffusers.image_processor import VaeImageProcessor
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from safetensors.torch import load_file
 
-from ..data import PixelTransform
 from ..hub import push_folder_to_hub
+from ..pixels import PixelTransform
 from ..utils import check_weights_folder, portable_path, state_dict_digest
 from .hub import resolve_pretrained_path
 
@@ -171,11 +171,24 @@ class TokenImagePipeline(DiffusionPipeline):
         defaults = self.sampling_defaults
         return {name: defaults.get(name) if value is None else value for name, value in given.items()}
 
+    @staticmethod
+    def guidance_without_labels(guidance_scale, explicit: bool, labels, layout) -> float:
+        """Guidance compares a class with the null class: without `class_labels` it has nothing to do. Asked for
+        explicitly, that is an error; a saved default is then simply not applied (1.0). (An unconditional prior's
+        guidance is refused by `check_sampling_inputs`.)"""
+        valid = isinstance(guidance_scale, numbers.Real) and math.isfinite(guidance_scale)
+        if not valid or labels is not None or guidance_scale == 1.0 or not layout.num_classes:  # others check those
+            return guidance_scale
+        if explicit:
+            raise ValueError(
+                f"`guidance_scale={guidance_scale}` needs `class_labels`: guidance pushes samples towards their class, "
+                "and unconditional samples have none (pass class_labels, or drop guidance_scale)."
+            )
+        return 1.0
+
     def check_sampling_values(self, layout, **values) -> None:
         """Check resolved sampling values (what `set_sampling_defaults` stores must pass the call's checks)."""
-        self.check_sampling_inputs(
-            layout, values["guidance_scale"], values["temperature"], values.get("top_k"), None, check_guidance=False
-        )
+        self.check_sampling_inputs(layout, values["guidance_scale"], values["temperature"], values.get("top_k"), None)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, allow_pickle: bool = False, **kwargs):
@@ -256,7 +269,7 @@ class TokenImagePipeline(DiffusionPipeline):
         return int(batch_size)
 
     @staticmethod
-    def check_sampling_inputs(layout, guidance_scale, temperature, top_k, generator, check_guidance=True) -> None:
+    def check_sampling_inputs(layout, guidance_scale, temperature, top_k, generator) -> None:
         for name, value in (("temperature", temperature), ("guidance_scale", guidance_scale)):
             if not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
@@ -264,7 +277,7 @@ class TokenImagePipeline(DiffusionPipeline):
             raise ValueError(f"`temperature` must be >= 0 (0 = argmax), got {temperature}.")
         if top_k is not None and (not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool) or top_k < 0):
             raise ValueError(f"`top_k` must be an integer >= 1 (or 0: no top-k), got {top_k!r}.")
-        if check_guidance and guidance_scale != 1.0 and layout.null_class_token_id is None:
+        if guidance_scale != 1.0 and layout.null_class_token_id is None:
             raise ValueError("`guidance_scale` != 1 needs a class-conditional prior with a null class.")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(
