@@ -96,11 +96,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch_size", type=int, default=100, help="Sampling / reconstruction batch size.")
     sampling = parser.add_argument_group("sampling (--pipeline)")
-    sampling.add_argument("--guidance_scale", type=float, default=1.0)
-    sampling.add_argument("--temperature", type=float, default=1.0)
-    sampling.add_argument("--top_k", type=int, default=None)
+    # sampling settings: None = the defaults saved with the pipeline (`pipeline.sampling_defaults`)
+    sampling.add_argument("--guidance_scale", type=float, default=None)
+    sampling.add_argument("--temperature", type=float, default=None)
+    sampling.add_argument("--top_k", type=int, default=None, help="0: no top-k.")
     sampling.add_argument("--top_p", type=float, default=None, help="Autoregressive prior only.")
-    sampling.add_argument("--num_inference_steps", type=int, default=16, help="Discrete-diffusion prior only.")
+    sampling.add_argument("--num_inference_steps", type=int, default=None, help="Discrete-diffusion prior only.")
     parser.add_argument(
         "--memorisation",
         action="store_true",
@@ -122,7 +123,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.feature_extractor = str(default)
     if args.update_card and not (args.pipeline or args.tokenizer):
         parser.error("--update_card needs a --pipeline or --tokenizer folder")
-    if args.num_samples < 2 or args.batch_size < 1 or args.num_inference_steps < 1:
+    if (
+        args.num_samples < 2
+        or args.batch_size < 1
+        or (args.num_inference_steps is not None and args.num_inference_steps < 1)
+    ):
         parser.error("--num_samples must be >= 2, --batch_size and --num_inference_steps >= 1")
     return args
 
@@ -149,15 +154,13 @@ def sample_pipeline(args) -> tuple[torch.Tensor, dict, VQGenPipeline | DiscreteD
     was sampled, and the pipeline."""
     pipeline = load_pipeline(args.pipeline)
     num_classes = pipeline.layout.num_classes
-    if isinstance(pipeline, VQGenPipeline):
-        kind = {"top_p": args.top_p}
-    else:
-        kind = {"num_inference_steps": args.num_inference_steps}
-    images, steps_run = sample_images(
-        pipeline, args.num_samples, args.batch_size, args.seed, guidance_scale=args.guidance_scale,
-        temperature=args.temperature, top_k=args.top_k, **kind,
+    sampling = pipeline.select_sampling_arguments(
+        guidance_scale=args.guidance_scale, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+        num_inference_steps=args.num_inference_steps,
     )  # fmt: skip
+    images, steps_run = sample_images(pipeline, args.num_samples, args.batch_size, args.seed, **sampling)
     info = {"pipeline_class": type(pipeline).__name__, "num_classes": num_classes}
+    info["sampling"] = pipeline.resolve_sampling(**sampling)  # what was used: given flags over the saved defaults
     info["classes"] = "cycled evenly" if num_classes else None
     if steps_run[0] is not None:
         info["mean_steps_run"] = sum(steps_run) / len(steps_run)
@@ -248,13 +251,14 @@ def evaluator_label(settings: dict, num_images: int) -> str:
     """How the card's metrics were measured, sampling settings included (one card may list several settings)."""
     label = f"examples/evaluate.py: {num_images} "
     if settings.get("pipeline"):
-        sampling = [f"guidance {settings['guidance_scale']:g}", f"temperature {settings['temperature']:g}"]
-        if settings.get("top_k") is not None:
-            sampling.append(f"top-k {settings['top_k']}")
-        if settings["pipeline_class"] == "DiscreteDiffusionPipeline":
-            sampling.insert(0, f"{settings['num_inference_steps']} steps")
-        elif settings.get("top_p") is not None:
-            sampling.append(f"top-p {settings['top_p']:g}")
+        used = settings["sampling"]
+        sampling = [f"guidance {used['guidance_scale']:g}", f"temperature {used['temperature']:g}"]
+        if used.get("top_k"):
+            sampling.append(f"top-k {used['top_k']}")
+        if used.get("num_inference_steps") is not None:
+            sampling.insert(0, f"{used['num_inference_steps']} steps")
+        if used.get("top_p") is not None:
+            sampling.append(f"top-p {used['top_p']:g}")
         label += f"samples ({', '.join(sampling)}, seed {settings['seed']})"
     else:
         label += "reconstructions"

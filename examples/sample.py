@@ -30,11 +30,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pipeline", required=True, help="Pipeline folder or Hub repo id.")
     parser.add_argument("--output_dir", default="samples")
     parser.add_argument("--samples_per_class", type=int, default=8)
-    parser.add_argument("--guidance_scale", type=float, default=1.0)
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top_k", type=int, default=None)
+    # sampling settings: None = the defaults saved with the pipeline (`pipeline.sampling_defaults`)
+    parser.add_argument("--guidance_scale", type=float, default=None)
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--top_k", type=int, default=None, help="0: no top-k.")
     parser.add_argument("--top_p", type=float, default=None, help="Autoregressive prior only.")
-    parser.add_argument("--num_inference_steps", type=int, default=16, help="Discrete-diffusion prior only.")
+    parser.add_argument("--num_inference_steps", type=int, default=None, help="Discrete-diffusion prior only.")
     parser.add_argument("--gif", action="store_true", help="Write the reverse process (discrete diffusion only).")
     parser.add_argument(
         "--strip_temperatures",
@@ -51,7 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--prefix_rows", type=int, nargs="+", default=None, help="Default: a quarter and a half.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.samples_per_class < 1 or args.num_completions < 0 or args.num_inference_steps < 1:
+    if (
+        args.samples_per_class < 1
+        or args.num_completions < 0
+        or (args.num_inference_steps is not None and args.num_inference_steps < 1)
+    ):
         parser.error("--samples_per_class, --num_inference_steps must be >= 1 and --num_completions >= 0")
     return args
 
@@ -80,8 +85,15 @@ def main(args: argparse.Namespace) -> dict[str, Path]:
         )
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    sampling = {"guidance_scale": args.guidance_scale, "temperature": args.temperature, "top_k": args.top_k}
-    sampling.update({"num_inference_steps": args.num_inference_steps} if diffusion else {"top_p": args.top_p})
+    sampling = pipeline.select_sampling_arguments(
+        guidance_scale=args.guidance_scale, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+        num_inference_steps=args.num_inference_steps,
+    )  # fmt: skip
+    rows_in_grid = pipeline.layout.grid_height
+    if args.prefix_rows and not all(0 <= rows <= rows_in_grid for rows in args.prefix_rows):
+        raise ValueError(
+            f"--prefix_rows must lie in [0, {rows_in_grid}] (the grid's token rows), got {args.prefix_rows}."
+        )
     layout, written = pipeline.layout, {}
 
     # 1. a grid: one row per class (or 8 rows unconditionally)

@@ -540,3 +540,20 @@ def test_diffusion_chain_end_to_end(tmp_path, tiny_tokenizer, classifier_dir, co
     first = pipeline(generator=torch.Generator().manual_seed(0), **kwargs)
     again = DiscreteDiffusionPipeline.from_pretrained(output_dir)(generator=torch.Generator().manual_seed(0), **kwargs)
     assert torch.equal(first.token_ids, again.token_ids) and torch.equal(first.images, again.images)
+
+
+@pytest.mark.parametrize(
+    "flags, match",
+    [
+        (["--top_p", "0.9"], "top_p"),  # an autoregressive setting, on a diffusion pipeline
+        (["--prefix_rows", "99"], "prefix_rows"),
+        (["--prefix_rows", "-5"], "prefix_rows"),
+    ],
+)
+def test_sample_refuses_flags_that_would_be_ignored(tmp_path, flags, match):
+    from .pipelines.test_pipeline_discrete_diffusion import tiny_pipeline as tiny_diffusion
+
+    tiny_diffusion().save_pretrained(tmp_path / "pipeline")
+    args = sample.parse_args(["--pipeline", str(tmp_path / "pipeline"), "--output_dir", str(tmp_path / "out"), *flags])
+    with pytest.raises(ValueError, match=match):
+        sample.main(args)

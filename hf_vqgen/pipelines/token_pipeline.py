@@ -166,6 +166,20 @@ class TokenImagePipeline(DiffusionPipeline):
         self.check_sampling_values(self.layout, **{**self.builtin_sampling_defaults, **merged})
         setattr(self.prior_model.config, SAMPLING_DEFAULTS_KEY, merged)
 
+    def select_sampling_arguments(self, **given) -> dict:
+        """The sampling settings among `given` that this pipeline takes (None values: its defaults apply); a setting
+        given a value that this kind of pipeline has no use for is refused, never silently dropped (e.g. `top_p` for
+        a diffusion pipeline)."""
+        unused = sorted(
+            name for name, value in given.items() if value is not None and name not in self.builtin_sampling_defaults
+        )
+        if unused:
+            raise ValueError(
+                f"{unused} do not apply to a {type(self).__name__}: its sampling settings are "
+                f"{sorted(self.builtin_sampling_defaults)}."
+            )
+        return {name: value for name, value in given.items() if name in self.builtin_sampling_defaults}
+
     def resolve_sampling(self, **given) -> dict:
         """Each sampling argument as the call gave it, else the pipeline's default."""
         defaults = self.sampling_defaults
