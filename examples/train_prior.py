@@ -56,6 +56,7 @@ from hf_vqgen.training.export import export_atomically, recover_interrupted_expo
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior
 from hf_vqgen.training.priors import bits_per_token, weight_decay_groups
+from hf_vqgen.training.run_lock import hold_output_dir
 from hf_vqgen.utils import peak_rss_mib, portable_path
 
 
@@ -221,7 +222,6 @@ def check_cheap_things_first(args) -> None:
     """What can fail in a second, checked before minutes of encoding or training: the output folder is writable,
     the checkpoint to resume exists, the token folder exists."""
     output_dir = Path(args.output_dir)
-    recover_interrupted_export(output_dir)  # before anything looks for checkpoints or cached tokens there
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=output_dir).close()
@@ -330,6 +330,12 @@ def main(args: argparse.Namespace) -> dict | None:
     accelerator = build_accelerator(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(args.seed)
+    recover_interrupted_export(args.output_dir)  # before anything looks for checkpoints or cached tokens there
+    with hold_output_dir(accelerator.is_main_process, args.output_dir):  # one run per folder
+        return run(args, accelerator)
+
+
+def run(args: argparse.Namespace, accelerator: Accelerator) -> dict | None:
     check_cheap_things_first(args)
     components = build_components(args, accelerator)
     init_trackers(accelerator, "train_prior", args)

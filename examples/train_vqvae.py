@@ -60,6 +60,7 @@ from hf_vqgen.training.arguments import (
 from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.losses import LPIPSFromFile
+from hf_vqgen.training.run_lock import hold_output_dir
 from hf_vqgen.utils import peak_rss_mib
 
 
@@ -369,9 +370,12 @@ def main(args: argparse.Namespace) -> dict | None:
     accelerator = build_accelerator(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(args.seed)
+    with hold_output_dir(accelerator.is_main_process, args.output_dir):  # one run per folder
+        return run(args, accelerator)
+
+
+def run(args: argparse.Namespace, accelerator: Accelerator) -> dict | None:
     parts = build_components(args, accelerator)
-    if accelerator.is_main_process:
-        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     init_trackers(accelerator, "train_vqvae", args)
     start_step = load_checkpoint(accelerator, args.output_dir, args.resume_from_checkpoint)
 

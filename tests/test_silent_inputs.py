@@ -161,6 +161,8 @@ def test_export_keeps_checkpoints_and_replaces_the_model(tmp_path):
     (output_dir / "checkpoint-2").mkdir(parents=True)
     (output_dir / "checkpoint-2" / "state.bin").write_bytes(b"state")
     (output_dir / "old.json").write_text("old")
+    (output_dir / "denoiser").mkdir()  # an earlier diffusion export into the same folder
+    (output_dir / "denoiser" / "config.json").write_text("{}")
 
     def write(folder):
         (folder / "old.json").write_text("new")
@@ -168,6 +170,7 @@ def test_export_keeps_checkpoints_and_replaces_the_model(tmp_path):
     export_atomically(output_dir, write)
     assert (output_dir / "old.json").read_text() == "new"
     assert (output_dir / "checkpoint-2" / "state.bin").read_bytes() == b"state"
+    assert not (output_dir / "denoiser").exists()  # nothing of the earlier pipeline survives
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left
 
 

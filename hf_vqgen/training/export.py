@@ -21,6 +21,8 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+# what a folder holds about its run rather than its model: carried over by an export, everything else is replaced
+RUN_STATE = ("logs", "tokens", "validation", ".hf_vqgen_run.lock")
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -56,6 +58,11 @@ def _link_file(source, target) -> None:
         shutil.copy2(source, target)
 
 
+def is_run_state(name: str) -> bool:
+    """Checkpoints, logs, cached tokens, validation images and the run lock (see `RUN_STATE`)."""
+    return name in RUN_STATE or name.startswith("checkpoint-")
+
+
 def recover_interrupted_export(output_dir: str | os.PathLike) -> None:
     """Undo what an export killed half-way left beside `output_dir`: the previous folder moved aside by the
     non-atomic fallback is moved back (when `output_dir` is gone), staging folders are removed. Call it before
@@ -77,8 +84,9 @@ def _target(output_dir: str | os.PathLike) -> Path:
 
 
 def export_atomically(output_dir: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call `write(folder)` on an empty sibling folder, carry over what `output_dir` holds that the export does not
-    (checkpoints, logs, tokens: hard links), then swap it into place. A failure or a kill at any moment leaves
+    """Call `write(folder)` on an empty sibling folder, carry over the run state `output_dir` holds (checkpoints,
+    logs, tokens: hard links; nothing of an earlier export, so a diffusion pipeline's `denoiser/` never survives an
+    AR export into the same folder), then swap it into place. A failure or a kill at any moment leaves
     `output_dir` as it was before, or as it is after, on Linux; elsewhere the old folder is moved aside and the new
     one in (`recover_interrupted_export` undoes a kill between the two). A mount point cannot be swapped: it is
     written in place, with a warning."""
@@ -95,8 +103,8 @@ def export_atomically(output_dir: str | os.PathLike, write: Callable[[Path], Non
     try:
         write(staging)
         if output_dir.is_dir():
-            for entry in output_dir.iterdir():
-                if not (staging / entry.name).exists():
+            for entry in output_dir.iterdir():  # run state only: no file of an earlier export survives
+                if is_run_state(entry.name) and not (staging / entry.name).exists():
                     _link_or_copy(entry, staging / entry.name)
         if output_dir.is_dir() and _exchange(staging, output_dir):
             shutil.rmtree(staging, ignore_errors=True)  # now the old folder; a leftover is removed next time

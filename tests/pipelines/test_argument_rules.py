@@ -64,7 +64,6 @@ def test_an_inpainting_mask_of_another_size_than_its_image_is_refused():
 def test_a_non_square_mask_is_cropped_as_its_image_is():
     """The image is center-cropped to a square: the mask must mark the same pixels after the crop."""
     pipeline = tiny_diffusion()
-    image = PIL.Image.new("L", (16, 8), 128)
     mask = PIL.Image.new("L", (16, 8), 0)
     mask.paste(255, (4, 0, 8, 4))  # inside the center crop's left half (crop = columns 4..11), top half
     token_mask = pipeline.mask_image_to_tokens(pipeline.layout, [PixelTransform(8, 1).fit_mask(mask)], 1)
