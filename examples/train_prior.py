@@ -56,6 +56,7 @@ from hf_vqgen.training.export import export_atomically, recover_interrupted_expo
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior
 from hf_vqgen.training.priors import bits_per_token, weight_decay_groups
+from hf_vqgen.training.run_config import remember_run_settings
 from hf_vqgen.training.run_lock import hold_output_dir
 from hf_vqgen.utils import peak_rss_mib, portable_path
 
@@ -339,6 +340,7 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> dict | None:
     check_cheap_things_first(args)
     components = build_components(args, accelerator)
     init_trackers(accelerator, "train_prior", args)
+    remember_run_settings(args, accelerator.is_main_process)
     global_step = load_checkpoint(accelerator, args.output_dir, args.resume_from_checkpoint)
 
     start = time.monotonic()

@@ -60,6 +60,7 @@ from hf_vqgen.training.arguments import (
 from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.losses import LPIPSFromFile
+from hf_vqgen.training.run_config import remember_run_settings
 from hf_vqgen.training.run_lock import hold_output_dir
 from hf_vqgen.utils import peak_rss_mib
 
@@ -377,6 +378,7 @@ def main(args: argparse.Namespace) -> dict | None:
 def run(args: argparse.Namespace, accelerator: Accelerator) -> dict | None:
     parts = build_components(args, accelerator)
     init_trackers(accelerator, "train_vqvae", args)
+    remember_run_settings(args, accelerator.is_main_process)
     start_step = load_checkpoint(accelerator, args.output_dir, args.resume_from_checkpoint)
 
     start = time.monotonic()

@@ -430,6 +430,21 @@ def test_train_prior_resumes_from_latest_checkpoint(tmp_path, tiny_tokenizer):
     assert results["train_steps"] == 3
 
 
+def test_a_resume_refuses_changed_model_or_data_settings_and_warns_on_optimisation_ones(
+    tmp_path, tiny_tokenizer, caplog
+):
+    output_dir = tmp_path / "ar"
+    common = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(output_dir),
+                                "--checkpointing_steps", "2", "--max_train_steps", "2"]  # fmt: skip
+    train_prior.main(train_prior.parse_args(common))
+    resume = ["--resume_from_checkpoint", "latest", "--max_train_steps", "3"]
+    with pytest.raises(ValueError, match="--n_embd: 16 in the run, 32 now.*--train_batch_size: 8 in the run, 4 now"):
+        train_prior.main(train_prior.parse_args(common + resume + ["--n_embd", "32", "--train_batch_size", "4"]))
+    with caplog.at_level("WARNING"):
+        results = train_prior.main(train_prior.parse_args(common + resume + ["--learning_rate", "5e-4"]))
+    assert results["train_steps"] == 3 and "--learning_rate 0.0005 (the run so far used 0.001)" in caplog.text
+
+
 @pytest.mark.parametrize("prior_type", ["ar", "diffusion"])
 def test_train_prior_continues_a_finished_pipeline_as_a_new_leg(tmp_path, tiny_tokenizer, prior_type):
     first, second = tmp_path / "leg1", tmp_path / "leg2"

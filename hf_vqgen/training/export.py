@@ -22,7 +22,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 # what a folder holds about its run rather than its model: carried over by an export, everything else is replaced
-RUN_STATE = ("logs", "tokens", "validation", ".hf_vqgen_run.lock")
+RUN_STATE = ("logs", "tokens", "validation", ".hf_vqgen_run.lock", "run_config.json")
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
