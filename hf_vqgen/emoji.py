@@ -281,7 +281,14 @@ def download_emoji_packages(download_dir: str | os.PathLike) -> dict[str, Path]:
             with tempfile.TemporaryDirectory(dir=download_dir) as partial:
                 logger.info("Downloading %s@%s with npm pack.", package.name, package.version)
                 spec = f"{package.name}@{package.version}"
-                subprocess.run(["npm", "pack", spec, "--pack-destination", partial], check=True, capture_output=True)
+                done = subprocess.run(
+                    ["npm", "pack", spec, "--pack-destination", partial], capture_output=True, text=True
+                )
+                if done.returncode != 0:  # npm's own words say why (offline, proxy, registry, disk)
+                    raise ValueError(
+                        f"`npm pack {spec}` failed (exit {done.returncode}):\n{(done.stderr or done.stdout).strip()}\n"
+                        f"Or download {package.tarball} elsewhere and put it in {download_dir}."
+                    )
                 os.replace(Path(partial) / package.tarball, tarball)
         integrity = _integrity(tarball)
         if integrity != package.integrity:
@@ -350,6 +357,22 @@ Each image keeps the licence of its style (column `style`):
 """
 
 
+# written last into a prepared folder: a folder without it (a copy or a write cut short) is not a dataset
+COMPLETE_MARKER = ".complete"
+
+
+def is_prepared(folder: Path) -> bool:
+    """`folder` holds a whole prepared dataset: its completion marker, and every split the marker counts."""
+    marker = folder / COMPLETE_MARKER
+    if not marker.is_file() or not (folder / "dataset_dict.json").is_file():
+        return False
+    try:
+        rows = json.loads(marker.read_text())["rows"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return False
+    return all((folder / split / "dataset_info.json").is_file() for split in rows)
+
+
 def prepare_emoji(cache_dir: str | os.PathLike | None = None, force: bool = False) -> Path:
     """
     Download, check, render and save the emoji dataset once; return the saved dataset's folder.
@@ -362,9 +385,11 @@ def prepare_emoji(cache_dir: str | os.PathLike | None = None, force: bool = Fals
     """
     root = emoji_dir(cache_dir)
     final = root / "dataset"
-    if final.is_dir() and not force:
+    if is_prepared(final) and not force:
         logger.info("Emoji dataset already prepared at %s.", final)
         return final
+    if final.exists() and not force:
+        logger.warning("%s holds an incomplete emoji dataset (no %s): preparing it again.", final, COMPLETE_MARKER)
     root.mkdir(parents=True, exist_ok=True)
     tarballs = download_emoji_packages(root / "downloads")
     with tempfile.TemporaryDirectory(dir=root) as work:
@@ -373,6 +398,7 @@ def prepare_emoji(cache_dir: str | os.PathLike | None = None, force: bool = Fals
         partial = Path(work) / "dataset"
         dataset.save_to_disk(str(partial))
         (partial / "README.md").write_text(_dataset_card(dataset, tarballs))
+        (partial / COMPLETE_MARKER).write_text(json.dumps({"rows": {k: len(v) for k, v in dataset.items()}}))  # last
         shutil.rmtree(final, ignore_errors=True)
         os.replace(partial, final)
     return final
@@ -383,10 +409,11 @@ def load_emoji(split: str = "train", cache_dir: str | os.PathLike | None = None)
     if split not in EMOJI_SPLITS:
         raise ValueError(f"The emoji dataset has splits {EMOJI_SPLITS}, got split={split!r}.")
     folder = emoji_dir(cache_dir) / "dataset"
-    if not (folder / "dataset_dict.json").is_file():
+    if not is_prepared(folder):
+        state = "is incomplete (an interrupted or partial copy)" if folder.exists() else "is not prepared"
         raise ValueError(
-            f"The emoji dataset is not prepared in {folder}: run `make emoji` (or `python -m hf_vqgen.emoji`) "
-            f"once, or point ${EMOJI_DIR_ENV} at a prepared folder."
+            f"The emoji dataset in {folder} {state}: run `make emoji` (or `python -m hf_vqgen.emoji`), which "
+            f"prepares it again, or point ${EMOJI_DIR_ENV} at a prepared folder."
         )
     return datasets.load_from_disk(str(folder))[split]
 

@@ -1,4 +1,6 @@
 import json
+import shutil
+import subprocess
 import tarfile
 from collections import defaultdict
 
@@ -186,6 +188,29 @@ def test_prepare_saves_card_and_loads_offline(sources, tmp_path, monkeypatch):
     assert load_image_dataset("emoji").column_names == ["image", "label"]
     assert prepare_emoji() == folder  # already prepared: nothing to do
     assert not [path for path in folder.parent.iterdir() if path.name != "dataset"]  # no temporary folder left
+
+    # a half-written or emptied folder is not "prepared": loading says so, preparing builds it again
+    shutil.rmtree(folder / "test")
+    with pytest.raises(ValueError, match="incomplete"):
+        load_emoji("train")
+    assert prepare_emoji() == folder and len(load_emoji("test")) == len(test)
+    shutil.rmtree(folder)
+    folder.mkdir()  # empty
+    with pytest.raises(ValueError, match="incomplete"):
+        load_emoji("train")
+    prepare_emoji()
+    assert len(load_emoji("train")) == len(train)
+
+
+def test_npm_failure_shows_npms_own_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(emoji.shutil, "which", lambda name: "/usr/bin/npm")
+
+    def failing_npm(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, stdout="", stderr="npm error code ENOTFOUND registry.npmjs.org")
+
+    monkeypatch.setattr(emoji.subprocess, "run", failing_npm)
+    with pytest.raises(ValueError, match="ENOTFOUND registry.npmjs.org"):
+        emoji.download_emoji_packages(tmp_path / "downloads")
 
 
 def test_tarball_integrity_is_checked(tmp_path):
