@@ -39,7 +39,7 @@ from hf_vqgen.data import (
     tokenizer_identity,
     validate_token_dataset,
 )
-from hf_vqgen.hub import push_folder_to_hub
+from hf_vqgen.hub import check_hub_access, push_or_explain
 from hf_vqgen.image_utils import image_grid
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 from hf_vqgen.pipelines.token_pipeline import TOKENIZER_HASH_KEY
@@ -332,6 +332,8 @@ def main(args: argparse.Namespace) -> dict | None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(args.seed)
     recover_interrupted_export(args.output_dir)  # before anything looks for checkpoints or cached tokens there
+    if args.push_to_hub and accelerator.is_main_process:
+        check_hub_access(args.hub_model_id)  # before training, not after it
     with hold_output_dir(accelerator.is_main_process, args.output_dir):  # one run per folder
         return run(args, accelerator)
 
@@ -368,7 +370,7 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> dict | None:
     if accelerator.is_main_process:
         export_pipeline(args, components, unwrapped, results)
         if args.push_to_hub:
-            push_folder_to_hub(args.output_dir, args.hub_model_id)
+            push_or_explain(args.output_dir, args.hub_model_id)
         print(json.dumps(results, indent=2))
     accelerator.wait_for_everyone()  # every rank tears the process group down together (gloo can hang otherwise)
     accelerator.end_training()

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset, with_pixel_values
 from hf_vqgen.data import collate_pixel_values
-from hf_vqgen.hub import push_folder_to_hub
+from hf_vqgen.hub import check_hub_access, push_or_explain
 from hf_vqgen.image_utils import reconstruction_grid
 from hf_vqgen.metrics import evaluate_tokenizer
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
@@ -371,6 +371,8 @@ def main(args: argparse.Namespace) -> dict | None:
     accelerator = build_accelerator(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(args.seed)
+    if args.push_to_hub and accelerator.is_main_process:
+        check_hub_access(args.hub_model_id)  # before training, not after it
     with hold_output_dir(accelerator.is_main_process, args.output_dir):  # one run per folder
         return run(args, accelerator)
 
@@ -390,7 +392,7 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> dict | None:
         logger.info(f"Test-set results: {json.dumps(results)}")
         print(json.dumps(results, indent=2))
         if args.push_to_hub:
-            push_folder_to_hub(args.output_dir, args.hub_model_id)
+            push_or_explain(args.output_dir, args.hub_model_id)
     accelerator.wait_for_everyone()  # every rank tears the process group down together (gloo can hang otherwise)
     accelerator.end_training()
     return results

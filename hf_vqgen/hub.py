@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from huggingface_hub import HfApi
 
+
+logger = logging.getLogger(__name__)
 
 # training state and intermediate data stay local; the model, its card, samples and figures go up
 IGNORE_PATTERNS = [
@@ -14,6 +17,8 @@ IGNORE_PATTERNS = [
     ".partial-*",
     ".partial-*/**",
     "logs/**",
+    ".hf_vqgen_run.lock",
+    "run_config.json",
     "tokens/**",
     "validation/**",
     "*.bin",
@@ -40,3 +45,36 @@ def push_folder_to_hub(
         commit_message=commit_message,
     )
     return str(commit)
+
+
+def check_hub_access(repo_id: str, token: str | None = None) -> str:
+    """Before minutes of training: can this machine reach the Hub and write to `repo_id`'s namespace? Returns the
+    user name; raises a `ValueError` saying what is missing (network, login) and how to fix it."""
+    api = HfApi(token=token)
+    try:
+        user = api.whoami()
+    except Exception as error:  # noqa: BLE001 - network errors, 401s and missing tokens all mean "cannot publish"
+        raise ValueError(
+            f"--push_to_hub {repo_id}: the Hub cannot be used from here ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200]}). Log in (`hf auth login`, or set HF_TOKEN) and check the network, "
+            "or train without --push_to_hub and publish the saved folder later."
+        ) from None
+    namespace = repo_id.split("/")[0] if "/" in repo_id else user["name"]
+    allowed = {user["name"], *(org["name"] for org in user.get("orgs", []))}
+    if namespace not in allowed:
+        raise ValueError(f"--push_to_hub {repo_id}: the logged-in user {user['name']} cannot write to {namespace!r}.")
+    return user["name"]
+
+
+def push_or_explain(folder: str | os.PathLike, repo_id: str) -> str | None:
+    """`push_folder_to_hub` after a run; a failure is logged with the saved folder and the command that retries it
+    (the trained model is never lost to a failed upload)."""
+    try:
+        return push_folder_to_hub(folder, repo_id)
+    except Exception as error:  # noqa: BLE001 - whatever the reason, the run's result is on disk
+        logger.error(
+            "Uploading %s to %s failed (%s: %s). The model is saved there; retry with:\n"
+            "  python -c \"from hf_vqgen.hub import push_folder_to_hub; push_folder_to_hub('%s', '%s')\"",
+            folder, repo_id, type(error).__name__, str(error).splitlines()[0][:200], folder, repo_id,
+        )  # fmt: skip
+        return None

@@ -114,6 +114,11 @@ def test_recipe_files_parse_and_later_flags_override_them(recipe):
         (["--max_train_steps", "0"], "max_train_steps"),
         (["--train_batch_size", "0"], "train_batch_size"),
         (["--resolution", "30", "--block_out_channels", "8", "16", "16"], "not divisible"),
+        (["--max_train_minutes", "0"], "untrained model"),
+        (["--checkpoints_total_limit", "0"], "checkpoints_total_limit"),
+        (["--checkpoints_total_limit", "-1"], "checkpoints_total_limit"),
+        (["--report_to", "a_tracker_that_is_not_installed"], "not installed"),
+        *([(["--mixed_precision", "fp16"], "needs a CUDA GPU")] if not torch.cuda.is_available() else []),
     ],
 )
 def test_train_vqvae_rejects_bad_arguments(argv, message, capsys):

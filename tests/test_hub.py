@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from huggingface_hub import HfApi
 
@@ -110,3 +111,25 @@ def test_plain_diffusers_loads_a_saved_pipeline_with_custom_pipeline(tmp_path):
     kwargs = {"batch_size": 2, "class_labels": [0, 1], "output_type": "token_ids"}
     expected = pipeline(generator=torch.Generator().manual_seed(0), **kwargs).token_ids
     assert torch.equal(loaded(generator=torch.Generator().manual_seed(0), **kwargs).token_ids, expected)
+
+
+def test_publishing_is_checked_before_training_and_names_the_fix(monkeypatch):
+    def offline(self):
+        raise ConnectionError("Failed to resolve huggingface.co")
+
+    monkeypatch.setattr(HfApi, "whoami", offline)
+    with pytest.raises(ValueError, match="hf auth login.*without --push_to_hub"):
+        hub.check_hub_access("user/model")
+    monkeypatch.setattr(HfApi, "whoami", lambda self: {"name": "someone", "orgs": [{"name": "team"}]})
+    assert hub.check_hub_access("team/model") == "someone"
+    with pytest.raises(ValueError, match="cannot write to 'other'"):
+        hub.check_hub_access("other/model")
+
+
+def test_a_failed_upload_names_the_saved_folder_and_the_retry(tmp_path, monkeypatch, caplog):
+    def failing(*args, **kwargs):
+        raise ConnectionError("network down")
+
+    monkeypatch.setattr(hub, "push_folder_to_hub", failing)
+    assert hub.push_or_explain(tmp_path, "user/model") is None
+    assert str(tmp_path) in caplog.text and "push_folder_to_hub(" in caplog.text

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+
+import torch
 
 
 def _recipe_line_to_args(line: str) -> list[str]:
@@ -58,3 +61,19 @@ def check_training_arguments(parser: argparse.ArgumentParser, args: argparse.Nam
     for name in (*positive, "gradient_accumulation_steps", "checkpointing_steps", "validation_steps"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1")
+    if args.checkpoints_total_limit is not None and args.checkpoints_total_limit < 1:
+        parser.error("--checkpoints_total_limit must be >= 1 (leave it out to keep every checkpoint)")
+    minutes = getattr(args, "max_train_minutes", None)
+    if minutes is not None and minutes <= 0:
+        parser.error("--max_train_minutes must be > 0 (a run of 0 minutes would export an untrained model)")
+    if args.mixed_precision == "fp16" and not torch.cuda.is_available():
+        parser.error(
+            "--mixed_precision fp16 needs a CUDA GPU (on CPU it would silently run in float32): use bf16 or no"
+        )
+    for tracker in args.report_to.split(","):
+        if tracker not in ("none", "all", "tensorboard") and importlib.util.find_spec(tracker) is None:
+            parser.error(f"--report_to {tracker}: the {tracker} package is not installed (pip install {tracker})")
+    if args.report_to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+        parser.error(
+            "--report_to tensorboard: tensorboard is not installed (pip install tensorboard, or --report_to none)"
+        )
