@@ -41,7 +41,7 @@ from hf_vqgen.data import (
 )
 from hf_vqgen.hub import check_hub_access, push_or_explain
 from hf_vqgen.image_utils import image_grid
-from hf_vqgen.model_cards import model_facts, training_context, write_model_card
+from hf_vqgen.model_cards import model_facts, recorded_data_source, training_context, write_model_card
 from hf_vqgen.pipelines.token_pipeline import TOKENIZER_HASH_KEY
 from hf_vqgen.training import init_trackers, load_checkpoint, resolve_resume_checkpoint, save_checkpoint
 from hf_vqgen.training.accelerator import build_accelerator, loader_generator
@@ -70,9 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data = parser.add_argument_group("data")
     data.add_argument("--vqvae_name_or_path", required=True)
     data.add_argument("--tokens_dir", default=None, help="Token dataset from examples/encode_dataset.py.")
-    data.add_argument("--dataset_name", default="fashion_mnist", help="Image dataset, when --tokens_dir is not given.")
+    data.add_argument("--dataset_name", default=None,
+                      help="Image dataset or folder to encode when --tokens_dir is not given (default: the one the "
+                           "tokenizer was trained on, as its card records); with --tokens_dir, the tokens' own.")  # fmt: skip
     data.add_argument("--eval_split", default="test")
-    data.add_argument("--label_columns", nargs="+", default=["label"],
+    data.add_argument("--label_columns", nargs="+", default=None,
                       help="Class label column(s) when encoding here; several become one label per combination.")  # fmt: skip
     data.add_argument("--unconditional", action="store_true", help="Ignore class labels.")
     data.add_argument("--max_train_samples", type=int, default=None)
@@ -129,6 +131,15 @@ def load_tokens(args, vqvae: VQVAEModel, accelerator: Accelerator):
     """(train, eval) token datasets, checked whole against the tokenizer, and their number of classes (0 with
     `--unconditional`, counted on the full train split); encoded from images once when needed."""
     tokens_dir = args.tokens_dir or str(Path(args.output_dir) / "tokens")
+    if args.tokens_dir is not None:
+        record_token_source(args, load_token_dataset(tokens_dir, vqvae)[1])
+    args.dataset_name = args.dataset_name or recorded_data_source(args.vqvae_name_or_path)
+    if args.dataset_name is None:
+        raise ValueError(
+            f"--vqvae_name_or_path {args.vqvae_name_or_path} records no training data: pass --dataset_name (the images "
+            "to encode) or --tokens_dir."
+        )
+    args.label_columns = args.label_columns or ["label"]
     source = {"dataset_name": portable_path(args.dataset_name), "label_columns": list(args.label_columns)}
     if args.tokens_dir is None and not Path(tokens_dir).is_dir():
         splits = {}
@@ -160,6 +171,27 @@ def load_tokens(args, vqvae: VQVAEModel, accelerator: Accelerator):
     if args.max_train_samples is not None:
         train = train.select(range(min(args.max_train_samples, len(train))))
     return train.with_format("torch"), tokens[args.eval_split].with_format("torch"), num_classes or 0
+
+
+def record_token_source(args, identity: dict) -> None:
+    """With --tokens_dir, the run's dataset and label columns are those the tokens were encoded from: taken from
+    their record (so the card names what was used), and an explicit flag that says otherwise is refused."""
+    source = identity.get("source") or {}
+    for flag in ("dataset_name", "label_columns"):
+        given, recorded = getattr(args, flag), source.get(flag)
+        if given is not None and recorded is not None and given != recorded and portable_path(given) != recorded:
+            raise ValueError(
+                f"--{flag} {given} but --tokens_dir {args.tokens_dir} holds tokens of {flag}={recorded}: drop the flag "
+                "(the tokens say what they are) or encode the tokens again."
+            )
+        setattr(args, flag, recorded if recorded is not None else given)
+
+
+def class_names(tokens, num_classes: int) -> list[str] | None:
+    """The class names of a token dataset's `label` ClassLabel, when it names exactly `num_classes` classes."""
+    feature = tokens.features.get("label")
+    names = getattr(feature, "names", None)
+    return list(names) if names and len(names) == num_classes else None
 
 
 def count_classes(tokens) -> int:
@@ -305,6 +337,10 @@ def build_components(args, accelerator: Accelerator) -> Components:
     set_seed(args.seed)  # the same initial weights whatever the data loading before drew from the RNG
     prior = kind.build_model(layout) if args.init_from is None else continued_model(args, kind, layout, vqvae)
     setattr(prior.config, TOKENIZER_HASH_KEY, tokenizer_identity(vqvae)["weights_sha256"])  # checked at load
+    names = class_names(train_tokens, num_classes) if num_classes else None
+    if names:  # what each label means, read back by `pipeline.id2label`, the demo and the card
+        prior.config.id2label = dict(enumerate(names))
+        prior.config.label2id = {name: i for i, name in enumerate(names)}
     optimizer = torch.optim.AdamW(
         weight_decay_groups(prior, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
     )

@@ -73,7 +73,7 @@ CARD_METRICS = ("psnr", "ssim", "codebook_usage", "perplexity")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = recipe_parser(__doc__)
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset_name", default="fashion_mnist", help="`fashion_mnist` or a Hub dataset id.")
+    data.add_argument("--dataset_name", default=None, help="`fashion_mnist`, `emoji` or a Hub dataset id.")
     data.add_argument(
         "--train_data_dir",
         default=None,
@@ -142,6 +142,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "use --dataloader_num_workers 0")  # fmt: skip
     if args.shuffle_buffer_size < 0:
         parser.error("--shuffle_buffer_size must be >= 0")
+    if (args.dataset_name is None) == (args.train_data_dir is None):
+        parser.error(
+            "pass the images to train on: --dataset_name (fashion_mnist, emoji, a Hub id) or --train_data_dir"
+        )
     if args.quantizer == "fsq":
         if not args.fsq_levels:
             parser.error("--quantizer fsq needs --fsq_levels (e.g. 8 8 8)")

@@ -69,9 +69,10 @@ class ClassChoices:
         return labels
 
 
-def class_choices(num_classes: int, card: dict | None = None) -> ClassChoices:
-    """The class names of a prior with `num_classes` classes, from its model card context (`model_card.json`):
-    recorded names, else those of a known dataset (Fashion-MNIST; emoji by its `--label_columns`), else "class i".
+def class_choices(num_classes: int, card: dict | None = None, id2label: dict | None = None) -> ClassChoices:
+    """The class names of a prior with `num_classes` classes: those its training run recorded from the data
+    (`pipeline.id2label`), else its model card context's (`model_card.json`), else those of a known dataset (for
+    pipelines saved before the names were recorded: Fashion-MNIST; emoji by its `--label_columns`), else "class i".
     Names of the form "a / b" covering every combination of two lists become two lists (category and style)."""
     if not num_classes:
         return ClassChoices((), (), ())
@@ -79,7 +80,8 @@ def class_choices(num_classes: int, card: dict | None = None) -> ClassChoices:
     hyperparameters = card.get("hyperparameters") or {}
     dataset = card.get("dataset") or hyperparameters.get("dataset_name")
     columns = hyperparameters.get("label_columns") or ["label"]
-    candidates = [card.get("class_names"), (card.get("facts") or {}).get("class_names")]
+    recorded = [id2label[i] for i in range(num_classes)] if id2label else None
+    candidates = [recorded, card.get("class_names"), (card.get("facts") or {}).get("class_names")]
     if dataset == "fashion_mnist":
         candidates.append(FASHION_MNIST_CLASSES)
     if dataset == "emoji" and all(column in LABEL_COLUMN_NAMES for column in columns):
@@ -166,7 +168,7 @@ def load_demo_pipelines(sources: list[str]) -> list[DemoPipeline]:
         name = f"{Path(str(source).rstrip('/')).name} ({kind})"
         if any(entry.name == name for entry in entries):
             name = f"{source} ({kind})"
-        classes = class_choices(pipeline.layout.num_classes, card)
+        classes = class_choices(pipeline.layout.num_classes, card, pipeline.id2label)
         test_images = gallery_images(folder, card.get("dataset"), config.sample_size, config.in_channels)
         entries.append(DemoPipeline(name, pipeline, dataset, classes, test_images))
     share_galleries(entries)

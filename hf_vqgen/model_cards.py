@@ -17,6 +17,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .emoji import EMOJI, EMOJI_ATTRIBUTION
+from .utils import portable_path
 
 
 KINDS = {"tokenizer": "tokenizer.md", "ar": "ar_pipeline.md", "diffusion": "diffusion_pipeline.md"}
@@ -51,7 +52,10 @@ def training_context(kind: str, script: str, args, facts: dict, metrics: dict, e
     return {
         "kind": kind,
         "repo_id": getattr(args, "hub_model_id", None),
-        "dataset": getattr(args, "dataset_name", None),
+        # the images the run read: a folder (as given) or a named dataset, never a default it did not use
+        "dataset": portable_path(args.train_data_dir)
+        if getattr(args, "train_data_dir", None)
+        else getattr(args, "dataset_name", None),
         "command": command,
         "hyperparameters": hyperparameters,
         "facts": facts,
@@ -215,3 +219,13 @@ def model_facts(vqvae, layout=None, scheduler=None) -> dict:
             f"{config.sampler} sampler"
         )
     return facts
+
+
+def recorded_data_source(folder: str | os.PathLike) -> str | None:
+    """The images a saved model was trained on, as its training script recorded them (`--train_data_dir` or
+    `--dataset_name` in `model_card.json`); None when the folder has no record."""
+    path = Path(folder) / CONTEXT_FILE
+    if not path.is_file():
+        return None
+    hyperparameters = json.loads(path.read_text()).get("hyperparameters") or {}
+    return hyperparameters.get("train_data_dir") or hyperparameters.get("dataset_name")

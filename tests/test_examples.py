@@ -577,3 +577,38 @@ def test_sample_refuses_flags_that_would_be_ignored(tmp_path, flags, match):
     args = sample.parse_args(["--pipeline", str(tmp_path / "pipeline"), "--output_dir", str(tmp_path / "out"), *flags])
     with pytest.raises(ValueError, match=match):
         sample.main(args)
+
+
+def _write_class_folder(root, classes=("cat", "dog"), per_class=6):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for name in classes:
+            (root / split / name).mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+    return root
+
+
+def test_a_folder_trained_chain_records_the_folder_and_its_class_names(tmp_path):
+    from hf_vqgen.app_loading import load_demo_pipelines
+
+    folder = _write_class_folder(tmp_path / "my_images")
+    vqvae_args = [a for a in TINY_VQVAE_ARGS if a not in ("--dataset_name", "fashion_mnist")]
+    train_vqvae.main(train_vqvae.parse_args(
+        vqvae_args + ["--train_data_dir", str(folder), "--output_dir", str(tmp_path / "vqvae"), "--max_train_steps", "1"]
+    ))  # fmt: skip
+    # no --dataset_name anywhere below: every script reads what the tokenizer recorded
+    train_prior.main(train_prior.parse_args(
+        TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tmp_path / "vqvae"), "--output_dir", str(tmp_path / "ar"),
+                           "--max_train_steps", "1"]
+    ))  # fmt: skip
+    pipeline = load_pipeline(tmp_path / "ar")
+    assert pipeline.id2label == {0: "cat", 1: "dog"}
+    card = json.loads((tmp_path / "ar" / "model_card.json").read_text())
+    assert "fashion" not in json.dumps(card).lower()  # no default dataset leaks into the record
+    assert "fashion" not in (tmp_path / "vqvae" / "README.md").read_text().lower()
+    demo = load_demo_pipelines([str(tmp_path / "ar")])[0]
+    assert demo.classes.names == ("cat", "dog")

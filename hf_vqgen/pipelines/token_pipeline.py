@@ -9,6 +9,7 @@ import logging
 import math
 import numbers
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -145,6 +146,18 @@ class TokenImagePipeline(DiffusionPipeline):
     def prior_model(self):
         """The transformers model whose config records the token layout and the sampling defaults."""
         raise NotImplementedError
+
+    @property
+    def id2label(self) -> dict[int, str] | None:
+        """What each class label means (`{0: "T-shirt/top", ...}`), as the training run recorded it from its data;
+        None for an unconditional prior or one saved without names."""
+        num_classes = self.layout.num_classes
+        mapping = getattr(self.prior_model.config, "id2label", None) or {}
+        if not num_classes or len(mapping) != num_classes:
+            return None
+        if all(re.fullmatch(r"LABEL_\d+", str(name)) for name in mapping.values()):
+            return None  # transformers' placeholders, not the data's names
+        return {int(index): name for index, name in mapping.items()}
 
     @property
     def sampling_defaults(self) -> dict:
