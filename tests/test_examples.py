@@ -119,11 +119,12 @@ def test_recipe_files_parse_and_later_flags_override_them(recipe):
         (["--checkpoints_total_limit", "-1"], "checkpoints_total_limit"),
         (["--report_to", "a_tracker_that_is_not_installed"], "not installed"),
         *([(["--mixed_precision", "fp16"], "needs a CUDA GPU")] if not torch.cuda.is_available() else []),
+        (["--train_data_dir", "folder"], "--dataset_name (fashion_mnist"),  # both: which one?
     ],
 )
 def test_train_vqvae_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit):
-        train_vqvae.parse_args(argv)
+        train_vqvae.parse_args(["--dataset_name", "fashion_mnist", *argv])
     assert message in capsys.readouterr().err
 
 
