@@ -79,7 +79,7 @@ def candidate_sets(train: torch.Tensor, test: torch.Tensor, tokenizer=None) -> d
     sets = {
         "test split itself (sanity: 0)": test,
         "train split (the floor)": train,
-        "train split, first 1,000 only": train[:1000],
+        f"train split, {min(1000, len(train) // 2):,} of them only": train[: min(1000, len(train) // 2)],
         "train, Gaussian blur sigma=0.5 px": gaussian_blur(train, 0.5),
         "train, Gaussian blur sigma=1 px": gaussian_blur(train, 1.0),
         "train, Gaussian noise sigma=0.1": noisy(0.1),
@@ -127,8 +127,10 @@ def main() -> None:
     args = parse_args()
     extractor = load_feature_extractor(args.feature_extractor)
     size = (args.resolution, args.num_channels, args.num_images)
-    train = load_split_images(args.dataset_name, "train", *size)
-    test = load_split_images(args.dataset_name, "test", *size)
+    train = load_split_images(args.dataset_name, "train", *size[:2])
+    if len(train) > args.num_images:  # a seeded random subset: a split's first rows may be one style or class
+        train = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: args.num_images]]
+    test = load_split_images(args.dataset_name, "test", *size[:2])
     rows, start = {}, time.monotonic()
     tokenizer = VQVAEModel.from_pretrained(args.tokenizer).eval() if args.tokenizer else None
     for name, images in candidate_sets(train, test, tokenizer).items():

@@ -491,15 +491,100 @@ def plot_fid_vs_speed(rows: list[dict], path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
-def calibration_section(report: dict) -> list[str]:
+def calibration_section(report: dict, name: str = "metric_calibration") -> list[str]:
     settings = report["settings"]
     return [
         f"## Metric calibration ({settings['dataset_name']}, features of `{report['feature_extractor']}`)",
         "",
         calibration_table(report["rows"]),
         "",
-        source("metric_calibration", report) + f" {report['seconds']:.0f} s.",
+        source(name, report) + f" {report['seconds']:.0f} s.",
     ]
+
+
+def _space(row: dict, name: str, key: str, digits: int = 2) -> str:
+    value = (row.get(name) or {}).get(key)
+    return number(value, digits) if value is not None else "–"
+
+
+def _agreement(row: dict, name: str, key: str) -> str:
+    value = ((row.get(name) or {}).get("conditioning") or {}).get(key)
+    return f"{value:.1%}" if value is not None else "–"
+
+
+SHAPE, GLOBAL = "emoji_shape_classifier", "emoji_classifier"
+
+
+def sampling_sweep_section(report: dict) -> list[str]:
+    """benchmarks/sweep_sampling.py: each pipeline and setting in both feature spaces, with conditioning."""
+    rows = []
+    for row in report["rows"]:
+        resolved = ", ".join(f"{k} {v}" for k, v in row["resolved"].items() if v is not None)
+        rows.append([
+            row["pipeline"], resolved, row["num_samples"], _space(row, SHAPE, "fid"),
+            _space(row, SHAPE, "recognisability", 3), _space(row, SHAPE, "recognisable_share", 3),
+            _space(row, GLOBAL, "fid"), _agreement(row, GLOBAL, "accuracy_label"), _agreement(row, GLOBAL, "accuracy"),
+            _agreement(row, SHAPE, "accuracy_label"), number(row["images_per_second"], 1),
+        ])  # fmt: skip
+    header = (
+        "| pipeline | sampling | n | FID (shape) | recognisability | share ≥ 0.5 | FID (global) | category (global) "
+        "| category × style (global) | category (shape heads) | img/s |"
+    )
+    return [
+        "## Sampling settings in both feature spaces",
+        "",
+        "FID (shape): features of `emoji_shape_classifier` (emoji identities, layout-keeping); recognisability: its mean "
+        "top-1 identity probability (share ≥ 0.5: samples it names with probability ≥ 0.5). FID (global): the older "
+        "`emoji_classifier`. Conditioning: how often a classifier finds the asked category (× style) in the samples.",
+        "",
+        *table(header, rows),
+        "",
+        source("sampling_sweep", report),
+    ]
+
+
+def scaling_section(report: dict, figure: Path) -> list[str]:
+    """benchmarks/score_checkpoints.py: quality along training runs, and the figure of it."""
+    rows = [
+        [row["run"], row["step"], number(row["train_minutes"], 0), row["num_samples"], _space(row, SHAPE, "fid"),
+         _space(row, SHAPE, "recognisability", 3), _space(row, GLOBAL, "fid"), _agreement(row, GLOBAL, "accuracy_label"),
+         _agreement(row, GLOBAL, "accuracy")]
+        for row in sorted(report["rows"], key=lambda r: (r["run"], r["step"]))
+    ]  # fmt: skip
+    plot_scaling(report["rows"], figure)
+    header = (
+        "| run | step | training minutes | n | FID (shape) | recognisability | FID (global) | category | "
+        "category × style |"
+    )
+    return [
+        "## Quality vs training minutes",
+        "",
+        f"![quality vs minutes]({figure.name})",
+        "",
+        *table(header, rows),
+        "",
+        source("scaling_curve", report),
+    ]
+
+
+def plot_scaling(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for run in dict.fromkeys(row["run"] for row in rows):
+        points = sorted(
+            (r["train_minutes"], r[SHAPE]["fid"], r[SHAPE]["recognisability"]) for r in rows if r["run"] == run
+        )
+        left.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=run)
+        right.plot([p[0] for p in points], [p[2] for p in points], marker="o", label=run)
+    left.set(xlabel="training minutes (1 CPU thread)", ylabel="FID, shape features (lower is better)", xscale="log")
+    right.set(xlabel="training minutes (1 CPU thread)", ylabel="recognisability (higher is better)", xscale="log")
+    left.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
 
 
 # the page
@@ -561,9 +646,16 @@ def build(results: Path) -> list[str]:
     if rows:
         sections += generation_section(rows) + [""]
         plot_fid_vs_speed(rows, results / "fid_vs_speed.png")
-    calibration = load(results, "metric_calibration")
-    if calibration is not None:
-        sections += calibration_section(calibration) + [""]
+    report = load(results, "sampling_sweep")
+    if report is not None:
+        sections += sampling_sweep_section(report) + [""]
+    report = load(results, "scaling_curve")
+    if report is not None:
+        sections += scaling_section(report, results / "scaling_curve.png") + [""]
+    for name in ("metric_calibration_shape", "metric_calibration"):
+        calibration = load(results, name)
+        if calibration is not None:
+            sections += calibration_section(calibration, name) + [""]
     if (results / NOTES).is_file():
         sections += [(results / NOTES).read_text().strip(), ""]
     return sections

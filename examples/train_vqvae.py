@@ -261,6 +261,21 @@ def save_validation_grid(model, pixel_values: torch.Tensor, path: Path) -> None:
     reconstruction_grid(pixel_values.cpu(), reconstructions.cpu()).save(path)
 
 
+class _frozen:  # noqa: N801 - a context manager
+    """`requires_grad_(False)` on a module's parameters for the block (nothing for None), restored after."""
+
+    def __init__(self, module: torch.nn.Module | None):
+        self.parameters = [p for p in module.parameters() if p.requires_grad] if module is not None else []
+
+    def __enter__(self):
+        for parameter in self.parameters:
+            parameter.requires_grad_(False)
+
+    def __exit__(self, *exc) -> None:
+        for parameter in self.parameters:
+            parameter.requires_grad_(True)
+
+
 def training_step(batch, parts: Components, accelerator: Accelerator, args: argparse.Namespace, step: int) -> dict:
     """One (accumulated) optimisation step of the tokenizer and, when it is in use, of the discriminator."""
     model, discriminator, criterion = parts.model, parts.discriminator, parts.criterion
@@ -269,11 +284,19 @@ def training_step(batch, parts: Components, accelerator: Accelerator, args: argp
     with accelerator.accumulate(model, discriminator):
         output = model(real)
         last_layer = accelerator.unwrap_model(model).decoder.conv_out.weight
-        loss, logs = criterion.generator_loss(real, output.sample, output.commit_loss, discriminator, step, last_layer)
-        mean_loss = backward_and_step(accelerator, loss, model, optimizer, lr_scheduler, args.max_grad_norm, step + 1)
+        # D is frozen for the generator's backward: its gradients then hold only its own loss, accumulated over every
+        # micro-batch (zeroing them here instead would keep only the last one: Accelerate's zero_grad acts on the
+        # syncing step only)
+        frozen = _frozen(discriminator)
+        with frozen:
+            loss, logs = criterion.generator_loss(
+                real, output.sample, output.commit_loss, discriminator, step, last_layer
+            )
+            mean_loss = backward_and_step(
+                accelerator, loss, model, optimizer, lr_scheduler, args.max_grad_norm, step + 1
+            )
 
         if discriminator is not None and criterion.config.discriminator_trains_at(step):
-            disc_optimizer.zero_grad(set_to_none=True)  # drop what the generator's backward left here
             disc_loss, disc_logs = criterion.discriminator_loss(real, output.sample, discriminator)
             accelerator.backward(disc_loss)
             disc_optimizer.step()
