@@ -175,6 +175,7 @@ class VectorQuantizer(nn.Module):
         # DDP must not wait for a gradient that never comes when the codebook follows EMAs
         self.embedding.weight.requires_grad_(not self.use_ema)
         self.register_buffer("initialized", torch.tensor(not kmeans_init))
+        self._known_initialized = not kmeans_init  # Python-side copy: no host sync per step once True
         self.register_buffer("cluster_size", torch.ones(num_vq_embeddings))  # EMA of assignments per step
         if self.use_ema:
             self.register_buffer("embed_sum", self.embedding.weight.data.clone())  # EMA of assigned vector sums
@@ -237,16 +238,16 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _restart_dead_codes(self, flat: torch.Tensor) -> None:
+        # no host sync (no `if dead.any()`): a candidate for every code, kept only where the code is dead, so a
+        # compiled training step stays one graph
         dead = self.cluster_size < self.dead_code_threshold  # identical on every rank: statistics are all-reduced
-        num_dead = int(dead.sum())
-        if num_dead == 0:
-            return
-        replacements = _sample_rows(flat, num_dead)
+        replacements = _sample_rows(flat, self.n_e).to(self.embedding.weight.dtype)
         _broadcast_from_main(replacements)
-        self.embedding.weight.data[dead] = replacements
-        self.cluster_size[dead] = self.dead_code_threshold
+        self.embedding.weight.data.copy_(torch.where(dead[:, None], replacements, self.embedding.weight.data))
+        self.cluster_size.copy_(torch.where(dead, torch.full_like(self.cluster_size, self.dead_code_threshold),
+                                            self.cluster_size))  # fmt: skip
         if self.use_ema:
-            self.embed_sum[dead] = replacements * self.dead_code_threshold
+            self.embed_sum.copy_(torch.where(dead[:, None], replacements * self.dead_code_threshold, self.embed_sum))
 
     # forward
 
@@ -258,8 +259,10 @@ class VectorQuantizer(nn.Module):
         batch, _, height, width = z.shape
         with torch.autocast(device_type=z.device.type, enabled=False):  # distances in float32 under bf16
             flat = self._flatten(z)
-            if self.training and not bool(self.initialized):
-                self._initialise_by_kmeans(flat.detach())
+            if self.training and not self._known_initialized:
+                if not bool(self.initialized):  # a host sync, only until the codebook is known to be initialised
+                    self._initialise_by_kmeans(flat.detach())
+                self._known_initialized = True
             ids = torch.cdist(flat, self.codebook().float()).argmin(dim=1)
             z_q = F.embedding(ids, self.codebook()).float()  # the codes as they were when the ids were chosen
             commitment = F.mse_loss(flat, z_q.detach())

@@ -169,7 +169,20 @@ class VQVAEModel(VQModel):
 
     def check_pixel_values(self, pixel_values: torch.Tensor) -> None:
         """Raise a `ValueError` naming the problem unless `pixel_values` is a finite float (B, in_channels, H, W)
-        tensor in [-1, 1] with H, W divisible by `downsample_factor`."""
+        tensor in [-1, 1] with H, W divisible by `downsample_factor`. (Reads the values: a host sync; the training
+        `forward` checks only what the tensor's metadata tells, `check_pixel_shape`.)"""
+        self.check_pixel_shape(pixel_values)
+        if not torch.isfinite(pixel_values).all():
+            raise ValueError("`pixel_values` contains NaN or infinite values.")
+        low, high = float(pixel_values.min()), float(pixel_values.max())
+        if low < -1 - PIXEL_RANGE_TOLERANCE or high > 1 + PIXEL_RANGE_TOLERANCE:
+            raise ValueError(
+                f"`pixel_values` must lie in [-1, 1], got values in [{low:g}, {high:g}] (images in [0, 255]: "
+                "`x / 127.5 - 1`; in [0, 1]: `x * 2 - 1`)."
+            )
+
+    def check_pixel_shape(self, pixel_values: torch.Tensor) -> None:
+        """The checks of `check_pixel_values` that need no values (shape, channels, divisibility, dtype)."""
         if pixel_values.ndim != 4:
             raise ValueError(f"`pixel_values` must be 4-D (B, C, H, W), got shape {tuple(pixel_values.shape)}.")
         if pixel_values.shape[1] != self.config.in_channels:
@@ -187,14 +200,6 @@ class VQVAEModel(VQModel):
             raise ValueError(
                 f"`pixel_values` must be a float tensor in [-1, 1], got {pixel_values.dtype} (uint8 images in "
                 "[0, 255]: `x.float() / 127.5 - 1`)."
-            )
-        if not torch.isfinite(pixel_values).all():
-            raise ValueError("`pixel_values` contains NaN or infinite values.")
-        low, high = float(pixel_values.min()), float(pixel_values.max())
-        if low < -1 - PIXEL_RANGE_TOLERANCE or high > 1 + PIXEL_RANGE_TOLERANCE:
-            raise ValueError(
-                f"`pixel_values` must lie in [-1, 1], got values in [{low:g}, {high:g}] (images in [0, 255]: "
-                "`x / 127.5 - 1`; in [0, 1]: `x * 2 - 1`)."
             )
 
     # token API
@@ -233,8 +238,10 @@ class VQVAEModel(VQModel):
 
         In training mode the quantizer also updates its codebook statistics (see [`VectorQuantizer`]). With
         `return_dict=False` the tuple starts with `(sample, commit_loss)` as [`~diffusers.VQModel.forward`] does.
+        Only the shape is checked here (values are checked at the entry points, `encode_to_ids` and the pipelines):
+        a per-step host sync would break `torch.compile` graphs.
         """
-        self.check_pixel_values(sample)
+        self.check_pixel_shape(sample)
         quant, commit_loss, info = self.quantize(self.encode(sample).latents)
         reconstruction = self._decode_quantized(quant)
         if not return_dict:
