@@ -14,6 +14,7 @@ at other temperatures.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import torch
@@ -23,6 +24,10 @@ from hf_vqgen import DiscreteDiffusionPipeline, PixelTransform, export_reverse_p
 from hf_vqgen.feature_extractors import load_split_images
 from hf_vqgen.image_folder import IMAGE_EXTENSIONS
 from hf_vqgen.image_utils import image_grid, pil_grid
+from hf_vqgen.model_cards import recorded_data_source
+
+
+logger = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,7 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="Discrete diffusion: also write the reverse process at these temperatures (reverse_process_t<T>.png).",
     )
-    parser.add_argument("--dataset_name", default="fashion_mnist", help="Source of the images to complete.")
+    parser.add_argument("--dataset_name", default=None,
+                        help="Source of the test images to complete (default: the data the pipeline was trained on).")  # fmt: skip
     parser.add_argument(
         "--images_dir", default=None, help="Complete the images of this folder instead (sorted by name; no dataset)."
     )
@@ -65,10 +71,19 @@ def images_to_complete(pipeline, args) -> torch.Tensor:
     """(N, C, H, W) in [-1, 1]: the first `--num_completions` test images, or the images of `--images_dir`."""
     config = pipeline.vqvae.config
     if args.images_dir is None:
-        return load_split_images(
-            args.dataset_name, "test", config.sample_size, config.in_channels, args.num_completions
-        )
-    paths = sorted(p for p in Path(args.images_dir).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        dataset = args.dataset_name or recorded_data_source(args.pipeline)
+        if dataset is None:
+            raise ValueError(
+                f"{args.pipeline} records no training data: pass --dataset_name or --images_dir to complete."
+            )
+        logger.info("Completing the first %d test images of %s.", args.num_completions, dataset)
+        return load_split_images(dataset, "test", config.sample_size, config.in_channels, args.num_completions)
+    # hidden files (macOS `._*` resource forks, `.DS_Store`) are skipped, as the folder loader skips them
+    paths = sorted(
+        p
+        for p in Path(args.images_dir).iterdir()
+        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
     if not paths:
         raise ValueError(f"--images_dir {args.images_dir} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}).")
     transform = PixelTransform(config.sample_size, config.in_channels)

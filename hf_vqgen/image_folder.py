@@ -7,13 +7,15 @@ was found and what was skipped is logged, and any layout that could be misread i
 Supported layouts (`<split>` is a folder named `train`, `validation` or `test`, or one of `datasets`' aliases such as
 `val`, `dev`, `eval`; any other folder name is a class):
 
-- `root/<class>/<image>`: one split, `train`, labelled by class folder;
+- `root/<class>/<image>`: one folder of all images, labelled by class folder; a tenth of them (chosen by path hash,
+  the same on every machine) become the `test` split, the rest `train`;
 - `root/<split>/<class>/<image>`: several splits, labelled; label ids follow the sorted class names of all splits;
-- `root/<image>` or `root/<split>/<image>`: unlabelled.
+- `root/<image>` or `root/<split>/<image>`: unlabelled (`root/<image>` split as `root/<class>/<image>` is).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections import Counter, defaultdict
@@ -212,7 +214,32 @@ def scan_image_folder(root: str | os.PathLike) -> ImageFolderScan:
             f"Image folder {root} has a layout that would be misread; " + "; ".join(problems) + f". {LAYOUTS}."
         )
     class_names = sorted({name for rows in splits.values() for _, name in rows if name is not None})
+    if list(groups) == ["train"] and Path(groups["train"][0]) == root:  # no split folders at all
+        splits = hold_out_test_split(root, splits["train"])
     return ImageFolderScan(root, splits, class_names, skipped)
+
+
+HELD_OUT_FRACTION = 0.1
+
+
+def hold_out_test_split(root: Path, rows: list[tuple[str, str | None]]) -> dict[str, list]:
+    """A folder with one split (`root/<class>/*`, `root/*`) gets a `test` split: the `HELD_OUT_FRACTION` of its
+    images (at least one) whose relative paths hash lowest (sha256), so the choice is the same on every machine and
+    an image keeps its split when others are added. Logged; a folder of one image stays train only."""
+    if len(rows) < 2:
+        return {"train": rows}
+
+    def rank(row) -> str:
+        return hashlib.sha256(os.path.relpath(row[0], root).encode()).hexdigest()
+
+    count = max(1, round(HELD_OUT_FRACTION * len(rows)))
+    held = set(sorted(rows, key=rank)[:count])
+    logger.info(
+        "Image folder %s has no split folders: %d of its %d images (%.0f%%, chosen by the hash of their paths) are "
+        "held out as the 'test' split; add train/ and test/ folders to choose them yourself.",
+        root, count, len(rows), 100 * count / len(rows),
+    )  # fmt: skip
+    return {"train": [row for row in rows if row not in held], "test": [row for row in rows if row in held]}
 
 
 def load_image_folder(root: str | os.PathLike, split: str = "train") -> datasets.Dataset:

@@ -227,5 +227,6 @@ def recorded_data_source(folder: str | os.PathLike) -> str | None:
     path = Path(folder) / CONTEXT_FILE
     if not path.is_file():
         return None
-    hyperparameters = json.loads(path.read_text()).get("hyperparameters") or {}
-    return hyperparameters.get("train_data_dir") or hyperparameters.get("dataset_name")
+    context = json.loads(path.read_text())
+    hyperparameters = context.get("hyperparameters") or {}
+    return hyperparameters.get("train_data_dir") or hyperparameters.get("dataset_name") or context.get("dataset")

@@ -35,14 +35,18 @@ def no_hub(monkeypatch):
 # supported layouts
 
 
-def test_class_folders_without_split_folders_are_one_labelled_train_split(tmp_path, no_hub):
+def test_class_folders_without_split_folders_get_a_deterministic_held_out_split(tmp_path, no_hub, caplog):
     _pngs(tmp_path, "cat/a.png", "cat/b.png", "dog/c.jpg")
-    train = load_image_dataset(str(tmp_path))
-    assert train.features["label"].names == ["cat", "dog"]
-    assert sorted(train["label"]) == [0, 0, 1]
+    with caplog.at_level(logging.INFO, logger="hf_vqgen.image_folder"):
+        train = load_image_dataset(str(tmp_path))
+    test = load_image_dataset(str(tmp_path), split="test")
+    assert train.features["label"].names == test.features["label"].names == ["cat", "dog"]
+    assert sorted(list(train["label"]) + list(test["label"])) == [0, 0, 1] and len(test) == 1  # a tenth, at least one
     assert train[0]["image"].size == (6, 5)
-    with pytest.raises(ValueError, match=r"no 'test' split; it has \['train'\]"):
-        load_image_dataset(str(tmp_path), split="test")
+    assert "held out as the 'test' split" in caplog.text
+    assert load_image_dataset(str(tmp_path), split="test")[0]["image"].filename == test[0]["image"].filename
+    with pytest.raises(ValueError, match=r"no 'validation' split"):
+        load_image_dataset(str(tmp_path), split="validation")
 
 
 def test_split_folders_share_one_class_list(tmp_path, no_hub):
@@ -56,16 +60,16 @@ def test_split_folders_share_one_class_list(tmp_path, no_hub):
 @pytest.mark.parametrize("files", [("a.png", "b.png"), ("train/a.png", "test/b.png", "train/c.png")])
 def test_flat_folders_are_unlabelled(tmp_path, files):
     _pngs(tmp_path, *files)
-    train = load_image_dataset(str(tmp_path))
-    assert train.column_names == ["image"] and len(train) == len([f for f in files if not f.startswith("test")])
+    train, test = load_image_dataset(str(tmp_path)), load_image_dataset(str(tmp_path), split="test")
+    assert train.column_names == ["image"] and len(train) + len(test) == len(files)  # one folder: split by path hash
 
 
 def test_symlinked_class_folder_is_followed(tmp_path):
     _pngs(tmp_path / "root", "cat/a.png")
     _pngs(tmp_path / "elsewhere", "dog/b.png", "dog/c.png")
     os.symlink(tmp_path / "elsewhere" / "dog", tmp_path / "root" / "dog")
-    train = load_image_dataset(str(tmp_path / "root"))
-    assert train.features["label"].names == ["cat", "dog"] and sorted(train["label"]) == [0, 1, 1]
+    train, test = load_image_dataset(str(tmp_path / "root")), load_image_dataset(str(tmp_path / "root"), "test")
+    assert train.features["label"].names == ["cat", "dog"] and sorted(list(train["label"]) + list(test["label"])) == [0, 1, 1]
 
 
 def test_symlink_loop_is_cut_and_logged(tmp_path, caplog):
