@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset
 from hf_vqgen.data import TOKENIZER_IDENTITY_FILE, encode_image_dataset, save_token_dataset, tokenizer_identity
+from hf_vqgen.model_cards import recorded_data_source
 from hf_vqgen.streaming import (
     StreamingImages,
     collate_streaming,
@@ -42,10 +43,14 @@ from hf_vqgen.token_shards import TokenShardWriter, assemble_token_dataset, clea
 from hf_vqgen.utils import portable_path
 
 
+logger = logging.getLogger(__name__)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vqvae_name_or_path", required=True)
-    parser.add_argument("--dataset_name", default="fashion_mnist")
+    parser.add_argument("--dataset_name", default=None,
+                        help="Default: the data the tokenizer was trained on, as its card records.")  # fmt: skip
     parser.add_argument("--train_data_dir", default=None, help="Local image folder (overrides --dataset_name).")
     parser.add_argument("--image_column", default="image")
     parser.add_argument(
@@ -90,6 +95,14 @@ def main(args: argparse.Namespace) -> datasets.DatasetDict | None:
     vqvae = VQVAEModel.from_pretrained(args.vqvae_name_or_path).to(accelerator.device).eval()
     if vqvae.config.num_vq_embeddings > 2**15:
         raise ValueError("Codebooks of more than 32768 codes do not fit the int16 `token_ids` column.")
+    if args.train_data_dir is None and args.dataset_name is None:  # the images the tokenizer recorded
+        recorded = recorded_data_source(args.vqvae_name_or_path)
+        if recorded is None:
+            raise ValueError(
+                f"--vqvae_name_or_path {args.vqvae_name_or_path} records no training data: pass --dataset_name or "
+                "--train_data_dir (the images to encode)."
+            )
+        args.dataset_name = recorded
     if args.streaming:
         return encode_streaming(args, accelerator, vqvae)
     splits = {}
@@ -102,6 +115,7 @@ def main(args: argparse.Namespace) -> datasets.DatasetDict | None:
         )
         if args.max_samples is not None:
             images = images.select(range(min(args.max_samples, len(images))))
+        logger.info("Encoding %s/%s: %d images.", args.train_data_dir or args.dataset_name, split, len(images))
         splits[split] = encode_image_dataset(vqvae, images, accelerator, args.batch_size, args.resize_mode)
     tokens = datasets.DatasetDict(splits)
     if accelerator.is_main_process:
@@ -113,7 +127,8 @@ def main(args: argparse.Namespace) -> datasets.DatasetDict | None:
 
 
 def identity(args: argparse.Namespace, vqvae: VQVAEModel) -> dict:
-    source = {"dataset_name": portable_path(args.dataset_name), "label_columns": list(args.label_columns)}
+    source = {"dataset_name": portable_path(args.train_data_dir or args.dataset_name),
+              "label_columns": list(args.label_columns)}  # fmt: skip
     return tokenizer_identity(vqvae) | {"vqvae_name_or_path": portable_path(args.vqvae_name_or_path), "source": source}
 
 

@@ -74,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="Image dataset or folder to encode when --tokens_dir is not given (default: the one the "
                            "tokenizer was trained on, as its card records); with --tokens_dir, the tokens' own.")  # fmt: skip
     data.add_argument("--eval_split", default="test")
+    data.add_argument("--train_data_dir", dest="dataset_name",
+                      help="A local image folder to encode (the same as --dataset_name FOLDER; the other scripts' name).")  # fmt: skip
     data.add_argument("--label_columns", nargs="+", default=None,
                       help="Class label column(s) when encoding here; several become one label per combination.")  # fmt: skip
     data.add_argument("--unconditional", action="store_true", help="Ignore class labels.")

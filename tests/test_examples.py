@@ -613,3 +613,43 @@ def test_a_folder_trained_chain_records_the_folder_and_its_class_names(tmp_path)
     assert "fashion" not in (tmp_path / "vqvae" / "README.md").read_text().lower()
     demo = load_demo_pipelines([str(tmp_path / "ar")])[0]
     assert demo.classes.names == ("cat", "dog")
+
+
+def readme_own_images_commands() -> list[list[str]]:
+    """The commands of the README's "Train on your own images" block, split into words."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("### Train on your own images", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [line.split() for line in block.strip().splitlines()]
+
+
+def test_the_readme_own_images_commands_run_on_a_tiny_folder(tmp_path, monkeypatch):
+    """The README's commands as written (run from a folder holding `my_images/`), with tiny-size flags appended."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("apple", "pear"):
+        (tmp_path / "my_images" / name).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(
+                tmp_path / "my_images" / name / f"{i}.png"
+            )
+    (tmp_path / "my_images" / "pear" / "._0.png").write_bytes(b"macOS resource fork")  # skipped, not choked on
+    monkeypatch.chdir(tmp_path)
+    tiny = {
+        "train_vqvae.py": ["--block_out_channels", "8", "16", "--latent_channels", "8", "--norm_num_groups", "4",
+                           "--vq_embed_dim", "4", "--num_vq_embeddings", "16", "--train_batch_size", "4",
+                           "--max_train_steps", "2", "--report_to", "none"],
+        "encode_dataset.py": [],
+        "train_prior.py": TINY_PRIOR_ARGS + ["--max_train_steps", "2", "--train_batch_size", "4"],
+        "sample.py": ["--samples_per_class", "2", "--num_completions", "2"],
+    }  # fmt: skip
+    scripts = {"train_vqvae.py": train_vqvae, "encode_dataset.py": encode_dataset, "train_prior.py": train_prior,
+               "sample.py": sample}  # fmt: skip
+    commands = readme_own_images_commands()
+    assert [Path(words[1]).name for words in commands] == list(scripts)
+    for words in commands:
+        assert words[0] == "python"
+        script = scripts[Path(words[1]).name]
+        script.main(script.parse_args(words[2:] + tiny[Path(words[1]).name]))
+    assert (tmp_path / "my-samples" / "samples.png").is_file()
+    assert load_pipeline(tmp_path / "my-ar").id2label == {0: "apple", 1: "pear"}

@@ -69,7 +69,11 @@ def test_symlinked_class_folder_is_followed(tmp_path):
     _pngs(tmp_path / "elsewhere", "dog/b.png", "dog/c.png")
     os.symlink(tmp_path / "elsewhere" / "dog", tmp_path / "root" / "dog")
     train, test = load_image_dataset(str(tmp_path / "root")), load_image_dataset(str(tmp_path / "root"), "test")
-    assert train.features["label"].names == ["cat", "dog"] and sorted(list(train["label"]) + list(test["label"])) == [0, 1, 1]
+    assert train.features["label"].names == ["cat", "dog"] and sorted(list(train["label"]) + list(test["label"])) == [
+        0,
+        1,
+        1,
+    ]
 
 
 def test_symlink_loop_is_cut_and_logged(tmp_path, caplog):
