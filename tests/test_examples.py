@@ -653,3 +653,25 @@ def test_the_readme_own_images_commands_run_on_a_tiny_folder(tmp_path, monkeypat
         script.main(script.parse_args(words[2:] + tiny[Path(words[1]).name]))
     assert (tmp_path / "my-samples" / "samples.png").is_file()
     assert load_pipeline(tmp_path / "my-ar").id2label == {0: "apple", 1: "pear"}
+
+
+def test_set_sampling_defaults_rewrites_the_folder_keeping_its_other_files(tmp_path):
+    import set_sampling_defaults
+
+    from .pipelines.test_pipeline_vqgen import tiny_pipeline as tiny_ar
+
+    folder = tmp_path / "pipeline"
+    tiny_ar().save_pretrained(folder)
+    (folder / "samples.png").write_bytes(b"png")
+    (folder / "test_images").mkdir()
+    (folder / "test_images" / "a.png").write_bytes(b"png")
+    set_sampling_defaults.main(
+        set_sampling_defaults.parse_args(["--pipeline", str(folder), "temperature=0.8", "top_k=50"])
+    )
+    loaded = load_pipeline(folder)
+    assert loaded.sampling_defaults["temperature"] == 0.8 and loaded.sampling_defaults["top_k"] == 50
+    assert (folder / "samples.png").read_bytes() == b"png" and (folder / "test_images" / "a.png").is_file()
+    with pytest.raises(ValueError, match="num_inference_steps"):
+        set_sampling_defaults.main(
+            set_sampling_defaults.parse_args(["--pipeline", str(folder), "num_inference_steps=8"])
+        )

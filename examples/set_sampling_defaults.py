@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""Store sampling settings in a saved pipeline, so that a call that does not name them uses them (as transformers'
+`generation_config` does), and say so in its model card.
+
+    python examples/set_sampling_defaults.py --pipeline pretrained/emoji-ar guidance_scale=1.5 temperature=0.9
+    python examples/set_sampling_defaults.py --pipeline pretrained/emoji-diffusion num_inference_steps=16 \
+        --source "benchmarks/results/emoji/sampling_sweep.json"
+
+The folder is rewritten in one atomic step (its other files kept); the settings are checked as a call checks them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from hf_vqgen import load_pipeline
+from hf_vqgen.model_cards import CONTEXT_FILE, write_model_card
+from hf_vqgen.training.export import export_atomically
+
+
+def parse_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise ValueError(f"{text!r} is not a number")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pipeline", required=True, help="A saved pipeline folder.")
+    parser.add_argument("settings", nargs="+", help="name=value pairs, e.g. temperature=0.9 top_k=100.")
+    parser.add_argument("--source", default=None, help="Where the settings were chosen (named in the card).")
+    args = parser.parse_args(argv)
+    pairs = {}
+    for item in args.settings:
+        name, _, value = item.partition("=")
+        if not value:
+            parser.error(f"{item!r} is not name=value")
+        pairs[name] = parse_value(value)
+    args.settings = pairs
+    return args
+
+
+def main(args: argparse.Namespace) -> dict:
+    folder = Path(args.pipeline)
+    pipeline = load_pipeline(folder)
+    pipeline.set_sampling_defaults(**args.settings)  # refuses names and values a call would refuse
+    context_file = folder / CONTEXT_FILE
+    context = json.loads(context_file.read_text()) if context_file.is_file() else None
+
+    def write(staging: Path) -> None:
+        for entry in folder.iterdir():  # everything but the components, which are saved anew
+            if entry.is_file() and entry.name not in ("model_index.json", "pipeline.py"):
+                (staging / entry.name).write_bytes(entry.read_bytes())
+            elif entry.is_dir() and not (entry / "config.json").is_file() and not entry.name == "scheduler":
+                shutil.copytree(entry, staging / entry.name)
+        pipeline.save_pretrained(staging)
+        if context is not None:
+            context["sampling_defaults"] = pipeline.sampling_defaults
+            if args.source:
+                context["sampling_defaults_source"] = args.source
+            write_model_card(staging, context)
+
+    export_atomically(folder, write)
+    print(json.dumps(pipeline.sampling_defaults))
+    return pipeline.sampling_defaults
+
+
+if __name__ == "__main__":
+    main(parse_args())
