@@ -71,3 +71,19 @@ def test_scripts_neither_touch_sys_path_nor_import_scripts(path):
     script_names = {script.stem for script in SCRIPTS} - {"common"}  # benchmarks/common.py: shared on purpose
     imported_scripts = sorted(imported_modules(path) & script_names)
     assert not imported_scripts, f"{path.relative_to(ROOT)} imports the scripts {imported_scripts}"
+
+
+@pytest.mark.parametrize("module", ["hf_vqgen.pipelines", "hf_vqgen.models", "hf_vqgen.schedulers"])
+def test_inference_imports_no_data_loading_stack_even_transitively(module):
+    """Checked in a fresh interpreter on the real import graph: loading and sampling a pipeline needs neither
+    `datasets` nor the emoji builder nor any training code."""
+    import subprocess
+    import sys
+
+    probe = (
+        f"import sys, {module}; "
+        "print(sorted(m for m in sys.modules if m == 'datasets' or m.startswith(('hf_vqgen.data', 'hf_vqgen.emoji', "
+        "'hf_vqgen.training', 'hf_vqgen.streaming'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]", f"import {module} loads {loaded}"
