@@ -79,7 +79,7 @@ from hf_vqgen.emoji import EMOJI, EMOJI_FEATURES
 from hf_vqgen.training import VQGANLoss, VQGANLossConfig
 from hf_vqgen.training.loop import backward_and_step
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS
-from hf_vqgen.training.priors import weight_decay_groups
+from hf_vqgen.training.priors import PRIOR_ADAM_BETAS, weight_decay_groups
 
 
 # what the emoji recipes leave to the training scripts' defaults (examples/train_vqvae.py, examples/train_prior.py)
@@ -262,7 +262,7 @@ def prior_workload(recipe: Recipe, vqvae: VQVAEModel, num_classes: int, device, 
     lr, weight_decay = recipe.get("learning_rate", float), recipe.get("weight_decay", float)
 
     def optimizer(model):
-        return torch.optim.AdamW(weight_decay_groups(model, weight_decay), lr=lr, betas=(0.9, 0.95))
+        return torch.optim.AdamW(weight_decay_groups(model, weight_decay), lr=lr, betas=PRIOR_ADAM_BETAS)
 
     def loss(model, batch):
         input_ids, labels = kind.inputs(batch, layout, settings.class_dropout)  # after build: the scheduler exists

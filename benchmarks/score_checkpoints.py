@@ -17,6 +17,7 @@ rate, from its log) unless the run has finished (then its eval_results.json's ra
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import time
 from pathlib import Path
@@ -44,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n_head", type=int, required=True)
     parser.add_argument("--n_embd", type=int, required=True)
     parser.add_argument("--minutes_per_step", type=float, default=None)
+    parser.add_argument("--started_at", default=None,
+                        help="When the run started (ISO time, UTC): a checkpoint's minutes are then the time until its "
+                             "folder was written (wall clock of this machine, waits included).")  # fmt: skip
     parser.add_argument("--steps", type=int, nargs="+", default=None, help="Only these checkpoints (default: all).")
     parser.add_argument("--label", required=True, help="The run's name in the curve.")
     parser.add_argument("--num_samples", type=int, default=1000)
@@ -54,12 +58,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.dataset_name = training_record(args.base_pipeline).get("dataset")
     args.output = args.output or RESULTS / args.dataset_name / "scaling_curve.json"
     finished = args.run / "eval_results.json"
-    if finished.is_file():
+    if finished.is_file() and args.started_at is None:
         results = json.loads(finished.read_text())
         args.minutes_per_step = results["train_minutes"] / results["train_steps"]
-    if args.minutes_per_step is None:
-        parser.error("the run has not finished: pass --minutes_per_step (from its log)")
+    if args.minutes_per_step is None and args.started_at is None:
+        parser.error("the run has not finished: pass --minutes_per_step (from its log) or --started_at")
     return args
+
+
+def checkpoint_minutes(checkpoint: Path, step: int, args) -> float:
+    if args.started_at is None:
+        return step * args.minutes_per_step
+    started = datetime.datetime.fromisoformat(args.started_at).replace(tzinfo=datetime.timezone.utc).timestamp()
+    return ((checkpoint / "model.safetensors").stat().st_mtime - started) / 60
 
 
 def checkpoint_pipeline(base: VQGenPipeline, checkpoint: Path, args) -> VQGenPipeline:
@@ -99,7 +110,7 @@ def main() -> None:
         row = {
             "run": args.label,
             "step": step,
-            "train_minutes": step * args.minutes_per_step,
+            "train_minutes": checkpoint_minutes(checkpoint, step, args),
             "num_samples": args.num_samples,
             "guidance_scale": args.guidance_scale,
             "sampling_seconds": time.monotonic() - start,

@@ -55,7 +55,7 @@ from hf_vqgen.training.class_balance import ClassBalancedSampler, class_shares
 from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior
-from hf_vqgen.training.priors import bits_per_token, weight_decay_groups
+from hf_vqgen.training.priors import PRIOR_ADAM_BETAS, bits_per_token, weight_decay_groups
 from hf_vqgen.training.run_config import remember_run_settings
 from hf_vqgen.training.run_lock import hold_output_dir
 from hf_vqgen.utils import peak_rss_mib, portable_path
@@ -344,7 +344,7 @@ def build_components(args, accelerator: Accelerator) -> Components:
         prior.config.id2label = dict(enumerate(names))
         prior.config.label2id = {name: i for i, name in enumerate(names)}
     optimizer = torch.optim.AdamW(
-        weight_decay_groups(prior, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95)
+        weight_decay_groups(prior, args.weight_decay), lr=args.learning_rate, betas=PRIOR_ADAM_BETAS
     )
     train_loader = torch.utils.data.DataLoader(
         train_tokens, batch_size=args.train_batch_size, drop_last=True, **train_order(args, train_tokens)

@@ -15,7 +15,7 @@ import PIL.Image
 from huggingface_hub import hf_hub_download, metadata_load
 from PIL import ImageDraw
 
-from .data import FASHION_MNIST_CLASSES, fashion_mnist_dir
+from .data import FASHION_MNIST, FASHION_MNIST_CLASSES, FASHION_MNIST_HUB_ID, fashion_mnist_dir
 from .emoji import EMOJI_CATEGORIES, EMOJI_STYLES
 from .image_modes import to_model_mode
 from .pipelines import DiscreteDiffusionPipeline, load_pipeline
@@ -25,7 +25,7 @@ from .pipelines.hub import resolve_pretrained_path
 NUM_GALLERY_IMAGES = 10
 # class names of the label columns a model card may record (`--label_columns`), with the word the page shows
 LABEL_COLUMN_NAMES = {"label": ("category", EMOJI_CATEGORIES), "style": ("style", EMOJI_STYLES)}
-HUB_DATASET_NAMES = {"zalando-datasets/fashion_mnist": "fashion_mnist"}
+HUB_DATASET_NAMES = {FASHION_MNIST_HUB_ID: FASHION_MNIST}
 
 
 class DemoInputError(ValueError):

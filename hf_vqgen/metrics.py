@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .vocabulary import IGNORE_INDEX
+
 
 # input checks
 
@@ -252,7 +254,7 @@ def heldout_bits_per_token(prior, layout, token_ids: torch.Tensor, labels: torch
         input_ids, targets = layout.autoregressive_sequence(
             token_ids[start : start + batch_size].to(device), class_labels
         )
-        count = int((targets[:, 1:] != -100).sum())
+        count = int((targets[:, 1:] != IGNORE_INDEX).sum())
         total_nats += float(prior(input_ids=input_ids, labels=targets).loss) * count
         total_tokens += count
     bits = total_nats / total_tokens / math.log(2)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .data import FASHION_MNIST, FASHION_MNIST_HUB_ID
 from .emoji import EMOJI, EMOJI_ATTRIBUTION
 from .utils import portable_path
 
@@ -23,7 +24,7 @@ from .utils import portable_path
 KINDS = {"tokenizer": "tokenizer.md", "ar": "ar_pipeline.md", "diffusion": "diffusion_pipeline.md"}
 KIND_NAMES = {"tokenizer": "tokenizer", "ar": "autoregressive pipeline", "diffusion": "discrete-diffusion pipeline"}
 CONTEXT_FILE = "model_card.json"
-HUB_DATASETS = {"fashion_mnist": "zalando-datasets/fashion_mnist"}
+HUB_DATASETS = {FASHION_MNIST: FASHION_MNIST_HUB_ID}
 # arguments that describe where files go rather than how the model was trained
 LOCAL_ARGUMENTS = {"output_dir", "logging_dir", "report_to", "push_to_hub", "hub_model_id", "resume_from_checkpoint"}
 

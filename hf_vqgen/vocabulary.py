@@ -23,6 +23,10 @@ from transformers import BertConfig, GPT2Config, PretrainedConfig
 LAYOUT_KEYS = ("num_codes", "num_classes", "grid_height", "grid_width", "use_mask_token", "num_noise_levels")
 
 
+# the label that takes a position out of the loss (PyTorch's and transformers' cross-entropy default)
+IGNORE_INDEX = -100
+
+
 @dataclass(frozen=True)
 class TokenLayout:
     num_codes: int
@@ -135,7 +139,7 @@ class TokenLayout:
         prompt = self.prompt(token_ids.shape[0], class_labels, device=token_ids.device)
         input_ids = torch.cat([prompt, token_ids.long()], dim=1)
         labels = input_ids.clone()
-        labels[:, : self.prefix_length] = -100
+        labels[:, : self.prefix_length] = IGNORE_INDEX
         return input_ids, labels
 
     def denoiser_input(

@@ -12,7 +12,7 @@ from transformers import BertForMaskedLM, GPT2LMHeadModel
 
 from ..pipelines import DiscreteDiffusionPipeline, VQGenPipeline
 from ..schedulers import DiscreteDiffusionScheduler
-from ..vocabulary import TokenLayout
+from ..vocabulary import IGNORE_INDEX, TokenLayout
 from .priors import build_batch, build_diffusion_batch
 
 
@@ -42,7 +42,7 @@ class AutoregressivePrior:
 
     def num_targets(self, labels: torch.Tensor) -> torch.Tensor:
         """Positions the loss averages over, as a 0-d tensor (GPT-2 shifts its labels by one)."""
-        return (labels[:, 1:] != -100).sum()
+        return (labels[:, 1:] != IGNORE_INDEX).sum()
 
     def pipeline(self, vqvae, model: torch.nn.Module) -> VQGenPipeline:
         return VQGenPipeline(vqvae=vqvae, prior=model)
@@ -97,7 +97,7 @@ class DiscreteDiffusionPrior:
         )
 
     def num_targets(self, labels: torch.Tensor) -> torch.Tensor:
-        return (labels != -100).sum()
+        return (labels != IGNORE_INDEX).sum()
 
     def pipeline(self, vqvae, model: torch.nn.Module) -> DiscreteDiffusionPipeline:
         return DiscreteDiffusionPipeline(vqvae=vqvae, denoiser=model, scheduler=self.scheduler)

@@ -7,7 +7,11 @@ import math
 import torch
 
 from ..utils import seeded_randint
-from ..vocabulary import TokenLayout
+from ..vocabulary import IGNORE_INDEX, TokenLayout
+
+
+# AdamW's betas for the priors (GPT-style: a shorter second-moment memory than Adam's 0.999)
+PRIOR_ADAM_BETAS = (0.9, 0.95)
 
 
 def bits_per_token(nats: float) -> float:
@@ -71,11 +75,13 @@ def build_diffusion_batch(
     elif objective == "x0":
         inputs, targets, levels = noisy, codes.clone(), timesteps
         if loss_on == "corrupted":
-            targets = targets.masked_fill(noisy == codes, -100)
+            targets = targets.masked_fill(noisy == codes, IGNORE_INDEX)
         elif loss_on != "all":
             raise ValueError(f"`loss_on` must be 'corrupted' or 'all', got {loss_on!r}.")
     else:
         raise ValueError(f"`objective` must be 'original' or 'x0', got {objective!r}.")
     input_ids = layout.denoiser_input(inputs, levels if layout.num_noise_levels else None, labels)
-    prefix = torch.full((codes.shape[0], layout.denoiser_prefix_length), -100, dtype=torch.long, device=codes.device)
+    prefix = torch.full(
+        (codes.shape[0], layout.denoiser_prefix_length), IGNORE_INDEX, dtype=torch.long, device=codes.device
+    )
     return input_ids, torch.cat([prefix, targets], dim=1)
