@@ -15,7 +15,8 @@ import PIL.Image
 from huggingface_hub import hf_hub_download, metadata_load
 from PIL import ImageDraw
 
-from .data import FASHION_MNIST, FASHION_MNIST_CLASSES, FASHION_MNIST_HUB_ID, fashion_mnist_dir
+from .data import FASHION_MNIST, FASHION_MNIST_HUB_ID, fashion_mnist_dir
+from .dataset_registry import DATASETS
 from .emoji import EMOJI_CATEGORIES, EMOJI_STYLES
 from .image_modes import to_model_mode
 from .pipelines import DiscreteDiffusionPipeline, load_pipeline
@@ -82,8 +83,8 @@ def class_choices(num_classes: int, card: dict | None = None, id2label: dict | N
     columns = hyperparameters.get("label_columns") or ["label"]
     recorded = [id2label[i] for i in range(num_classes)] if id2label else None
     candidates = [recorded, card.get("class_names"), (card.get("facts") or {}).get("class_names")]
-    if dataset == "fashion_mnist":
-        candidates.append(FASHION_MNIST_CLASSES)
+    if dataset in DATASETS and columns == ["label"]:  # a named dataset's own class names
+        candidates.append(DATASETS[dataset].class_names)
     if dataset == "emoji" and all(column in LABEL_COLUMN_NAMES for column in columns):
         lists = [LABEL_COLUMN_NAMES[column][1] for column in columns]
         candidates.append([" / ".join(combination) for combination in itertools.product(*lists)])

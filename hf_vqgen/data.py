@@ -9,7 +9,6 @@ folder (scanned and checked by `hf_vqgen.image_folder`). `PixelTransform` / `wit
 
 from __future__ import annotations
 
-import gzip
 import io
 import logging
 import os
@@ -21,63 +20,20 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .emoji import EMOJI, load_emoji
+from .dataset_registry import DATASETS
+from .emoji import EMOJI  # noqa: F401 (re-exported)
+from .fashion_mnist import (  # noqa: F401 (re-exported: the names scripts and the demo import from here)
+    FASHION_MNIST,
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_HUB_ID,
+    fashion_mnist_dir,
+    has_local_fashion_mnist,
+)
 from .image_folder import load_image_folder, reject_missing_folder
 from .pixels import RESIZE_MODES, PixelTransform  # noqa: F401 (re-exported: `from hf_vqgen.data import PixelTransform`)
 
 
 logger = logging.getLogger(__name__)
-
-FASHION_MNIST = "fashion_mnist"
-FASHION_MNIST_DIR_ENV = "HF_VQGEN_FASHION_MNIST_DIR"
-FASHION_MNIST_DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
-FASHION_MNIST_HUB_ID = "zalando-datasets/fashion_mnist"
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
-_IDX_PREFIX = {"train": "train", "test": "t10k"}
-
-
-# sources
-
-
-def fashion_mnist_dir() -> Path:
-    """Folder searched for the Fashion-MNIST IDX files: `$HF_VQGEN_FASHION_MNIST_DIR` or the Debian package's."""
-    return Path(os.environ.get(FASHION_MNIST_DIR_ENV, FASHION_MNIST_DEFAULT_DIR))
-
-
-def _idx_paths(split: str) -> tuple[Path, Path]:
-    prefix = _IDX_PREFIX[split]
-    folder = fashion_mnist_dir()
-    return folder / f"{prefix}-images-idx3-ubyte.gz", folder / f"{prefix}-labels-idx1-ubyte.gz"
-
-
-def has_local_fashion_mnist() -> bool:
-    return all(path.is_file() for split in _IDX_PREFIX for path in _idx_paths(split))
-
-
-def _read_idx(path: Path, offset: int) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
-
-
-def _load_fashion_mnist(split: str, cache_dir: str | None) -> datasets.Dataset:
-    if split not in _IDX_PREFIX:
-        raise ValueError(f"Fashion-MNIST has splits {tuple(_IDX_PREFIX)}, got split={split!r}.")
-    if not has_local_fashion_mnist():
-        logger.info(
-            "Fashion-MNIST IDX files not found in %s; using the Hub copy %s.",
-            fashion_mnist_dir(),
-            FASHION_MNIST_HUB_ID,
-        )
-        return datasets.load_dataset(FASHION_MNIST_HUB_ID, split=split, cache_dir=cache_dir)
-    images_path, labels_path = _idx_paths(split)
-    images = _read_idx(images_path, offset=16).reshape(-1, 28, 28)  # IDX: 16-byte header, then uint8 pixels
-    labels = _read_idx(labels_path, offset=8)  # 8-byte header, then one uint8 label per image
-    features = datasets.Features(
-        {"image": datasets.Image(), "label": datasets.ClassLabel(names=list(FASHION_MNIST_CLASSES))}
-    )
-    return datasets.Dataset.from_dict({"image": list(images), "label": labels.tolist()}, features=features)
 
 
 def _is_readable(example: dict) -> bool:
@@ -145,10 +101,9 @@ def load_image_dataset(
         would be misread, or `name_or_path` is written as a local path that does not exist (rather than sent to the
         Hub as a repo id).
     """
-    if name_or_path == FASHION_MNIST:
-        dataset = _load_fashion_mnist(split, cache_dir)
-    elif name_or_path == EMOJI:  # prepared once by `make emoji`; see hf_vqgen/emoji.py
-        dataset = load_emoji(split)
+    registered = DATASETS.get(name_or_path)  # a named dataset: one entry in hf_vqgen/dataset_registry.py
+    if registered is not None:
+        dataset = registered.load(split, cache_dir)
     elif Path(name_or_path).expanduser().is_dir():
         dataset = load_image_folder(name_or_path, split)
     else:
@@ -183,7 +138,7 @@ def load_image_dataset(
         raise ValueError(f"`extra_columns` {missing} are not columns of {name_or_path!r}: {dataset.column_names}.")
     keep |= {column: column for column in extra_columns if column not in keep}
     dataset = dataset.select_columns(list(keep)).rename_columns({k: v for k, v in keep.items() if k != v})
-    prepared = name_or_path == EMOJI or (name_or_path == FASHION_MNIST and has_local_fashion_mnist())
+    prepared = registered is not None and registered.is_local()
     if not prepared:  # files of unknown quality: decode each once and skip the unreadable ones
         dataset = _drop_unreadable(dataset)
     if len(dataset) == 0:

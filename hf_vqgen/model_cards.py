@@ -16,15 +16,14 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .data import FASHION_MNIST, FASHION_MNIST_HUB_ID
-from .emoji import EMOJI, EMOJI_ATTRIBUTION
+from .dataset_registry import DATASETS
 from .utils import portable_path
 
 
 KINDS = {"tokenizer": "tokenizer.md", "ar": "ar_pipeline.md", "diffusion": "diffusion_pipeline.md"}
 KIND_NAMES = {"tokenizer": "tokenizer", "ar": "autoregressive pipeline", "diffusion": "discrete-diffusion pipeline"}
 CONTEXT_FILE = "model_card.json"
-HUB_DATASETS = {FASHION_MNIST: FASHION_MNIST_HUB_ID}
+HUB_DATASETS = {name: entry.hub_id for name, entry in DATASETS.items() if entry.hub_id}
 # arguments that describe where files go rather than how the model was trained
 LOCAL_ARGUMENTS = {"output_dir", "logging_dir", "report_to", "push_to_hub", "hub_model_id", "resume_from_checkpoint"}
 
@@ -153,11 +152,8 @@ def _sampling_defaults(defaults: dict | None) -> str:
 
 def data_licences(dataset: str) -> str:
     """A card section crediting the training images when their licences ask for it (the emoji sets do)."""
-    if dataset != EMOJI:
-        return ""
-    return (
-        f"## Training data and licences\n\nThe {dataset} images (`make emoji`) come from:\n\n{EMOJI_ATTRIBUTION}\n\n"
-    )
+    entry = DATASETS.get(dataset)
+    return entry.licence_section if entry is not None else ""
 
 
 def _table(values: dict, header: tuple[str, str]) -> str:

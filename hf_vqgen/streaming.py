@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from datasets.distributed import split_dataset_by_node
 
-from .data import EMOJI, FASHION_MNIST, FASHION_MNIST_HUB_ID, PixelTransform, collate_pixel_values
+from .data import PixelTransform, collate_pixel_values
+from .dataset_registry import DATASETS
 
 
 logger = logging.getLogger(__name__)
@@ -86,10 +87,12 @@ def load_streaming_image_dataset(
         id_column (`str`, *optional*): A column copied through as it is (e.g. `__key__`), to trace rows.
         cache_dir (`str`, *optional*): `datasets` cache folder.
     """
-    if name_or_path == EMOJI:
-        raise ValueError("The prepared emoji dataset is local and small: use it without --streaming.")
-    if name_or_path == FASHION_MNIST:
-        name_or_path = FASHION_MNIST_HUB_ID
+    registered = DATASETS.get(name_or_path)
+    if registered is not None and registered.hub_id is None:
+        raise ValueError(f"The {name_or_path} dataset is local and prepared once ({registered.prepare}): use it "
+                         "without --streaming.")  # fmt: skip
+    if registered is not None:
+        name_or_path = registered.hub_id  # streamed from its Hub copy
     if Path(name_or_path).expanduser().is_dir():
         builder, files = local_shards(name_or_path, split)
         dataset = datasets.load_dataset(builder, data_files={split: files}, split=split, streaming=True)
