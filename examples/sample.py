@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from hf_vqgen import DiscreteDiffusionPipeline, PixelTransform, export_reverse_process, load_pipeline
+from hf_vqgen import PixelTransform, export_reverse_process, load_pipeline
 from hf_vqgen.feature_extractors import load_split_images
 from hf_vqgen.image_folder import IMAGE_EXTENSIONS
 from hf_vqgen.image_utils import image_grid, pil_grid
@@ -92,11 +92,9 @@ def images_to_complete(pipeline, args) -> torch.Tensor:
 
 def main(args: argparse.Namespace) -> dict[str, Path]:
     pipeline = load_pipeline(args.pipeline)
-    diffusion = isinstance(pipeline, DiscreteDiffusionPipeline)
-    if (args.gif or args.strip_temperatures) and not diffusion:
+    if (args.gif or args.strip_temperatures) and not pipeline.has_reverse_process:
         raise ValueError(
-            "--gif and --strip_temperatures show a discrete-diffusion reverse process; this is an autoregressive "
-            "pipeline."
+            f"--gif and --strip_temperatures show a reverse process; a {type(pipeline).__name__} has none."
         )
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -133,19 +131,14 @@ def main(args: argparse.Namespace) -> dict[str, Path]:
         reconstructions = pipeline.vqvae.decode_ids(pipeline.vqvae.encode_to_ids(originals))
         strips = [originals, reconstructions]  # what the tokenizer keeps of them: the best any completion can do
         for num_rows in prefix_rows:
-            if diffusion:  # inpaint every token row below the first `num_rows`
-                token_mask = torch.zeros(layout.grid_height, layout.grid_width, dtype=torch.bool)
-                token_mask[num_rows:] = True
-                given = {"image": originals, "token_mask": token_mask}
-            else:
-                given = {"image": originals, "num_prefix_rows": num_rows}
+            given = pipeline.completion_inputs(originals, num_rows)
             completed = pipeline(**given, output_type="pt",
                                  generator=torch.Generator(device=pipeline.device).manual_seed(args.seed), **sampling)  # fmt: skip
             strips.append(completed.images * 2 - 1)
         written["completions"] = output_dir / "completions.png"
         image_grid(torch.cat(strips), columns=len(originals)).save(written["completions"])
     # 3. the reverse process at other temperatures, as strips of frames (one row per sample)
-    for temperature in args.strip_temperatures if diffusion else []:
+    for temperature in args.strip_temperatures:
         strip_labels = torch.arange(4) % layout.num_classes if layout.num_classes else None
         out = pipeline(4, class_labels=strip_labels,
                        generator=torch.Generator(device=pipeline.device).manual_seed(args.seed), output_type="pil",

@@ -83,9 +83,17 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
             )
         self.register_modules(vqvae=vqvae, denoiser=denoiser, scheduler=scheduler)
 
+    has_reverse_process = True
+
     @property
     def prior_model(self) -> PreTrainedModel:
         return self.denoiser
+
+    def completion_inputs(self, image, num_prefix_rows: int) -> dict:
+        layout = self.layout
+        token_mask = torch.zeros(layout.grid_height, layout.grid_width, dtype=torch.bool)
+        token_mask[num_prefix_rows:] = True  # inpaint every token row below the first `num_prefix_rows`
+        return {"image": image, "token_mask": token_mask}
 
     def check_sampling_values(self, layout, **values) -> None:
         super().check_sampling_values(layout, **values)

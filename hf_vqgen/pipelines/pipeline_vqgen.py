@@ -47,6 +47,9 @@ class VQGenPipeline(TokenImagePipeline):
     def prior_model(self) -> GPT2LMHeadModel:
         return self.prior
 
+    def completion_inputs(self, image, num_prefix_rows: int) -> dict:
+        return {"image": image, "num_prefix_rows": num_prefix_rows}  # the rest of the grid, in raster order
+
     @property
     def layout(self) -> TokenLayout:
         """The token layout the prior's config records (built anew on each access: read it once per call)."""

@@ -141,6 +141,12 @@ class TokenImagePipeline(DiffusionPipeline):
     `save_pretrained` / the Hub; without saved defaults the library's own (`builtin_sampling_defaults`) apply."""
 
     builtin_sampling_defaults: dict = {}  # argument -> value when neither the call nor the pipeline names one
+    has_reverse_process: bool = False  # calls can return every step's grid (`return_intermediates`)
+
+    def completion_inputs(self, image, num_prefix_rows: int) -> dict:
+        """The call arguments that complete `image` from its first `num_prefix_rows` token rows (every prior can;
+        each says how)."""
+        raise NotImplementedError
 
     @property
     def prior_model(self):
