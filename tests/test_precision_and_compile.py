@@ -95,3 +95,20 @@ def test_compiled_prior_trains_and_saves_the_plain_model(tmp_path, tokens, backe
     assert weights["architectures"] == ["GPT2LMHeadModel"]  # not an OptimizedModule wrapper
     pipeline = load_pipeline(output_dir)
     assert not any(key.startswith("_orig_mod") for key in pipeline.prior.state_dict())
+
+
+def test_compiled_tokenizer_and_diffusion_prior_train_and_save_plain_models(tmp_path, tokens, fake_fashion_mnist):
+    """The README's "--compile works in every training script": the tokenizer and the diffusion prior too (aot_eager,
+    no code generation)."""
+    compile_flags = ["--compile", "--compile_backend", "aot_eager", "--max_train_steps", "2"]
+    train_vqvae.main(
+        train_vqvae.parse_args(TINY_VQVAE_ARGS + ["--output_dir", str(tmp_path / "vqvae")] + compile_flags)
+    )
+    assert not any(key.startswith("_orig_mod") for key in VQVAEModel.from_pretrained(tmp_path / "vqvae").state_dict())
+    reset_accelerator_state()
+    tokenizer, tokens_dir = tokens
+    argv = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tokenizer), "--tokens_dir", str(tokens_dir), "--output_dir",
+                              str(tmp_path / "diffusion"), "--prior_type", "diffusion", *compile_flags]  # fmt: skip
+    results = train_prior.main(train_prior.parse_args(argv))
+    assert results["train_steps"] == 2 and math.isfinite(results["eval_bits_per_token"])
+    assert not any(key.startswith("_orig_mod") for key in load_pipeline(tmp_path / "diffusion").denoiser.state_dict())
