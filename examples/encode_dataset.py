@@ -27,6 +27,7 @@ import datasets
 import torch
 from accelerate import Accelerator
 from huggingface_hub import HfApi
+from PIL import ImageOps
 from tqdm.auto import tqdm
 
 from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset
@@ -60,6 +61,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Class label column(s); several (e.g. `label style` for emoji) become one label over their combinations.",
     )
     parser.add_argument("--splits", nargs="+", default=["train", "test"])
+    parser.add_argument(
+        "--hflip_train",
+        action="store_true",
+        help="Also encode a mirrored copy of every train image (data for the prior: opt-in, since a mirror changes "
+        "what some images mean, e.g. text, arrows, flags). Held-out splits are never mirrored.",
+    )
     parser.add_argument("--resize_mode", default="resize", choices=("resize", "pad"))
     parser.add_argument(
         "--max_samples", type=int, default=None, help="Truncate each split (debugging; with --streaming, in all)."
@@ -78,6 +85,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.streaming and len(args.label_columns) > 1:
         parser.error("--streaming takes one --label_columns column")
+    if args.hflip_train and args.streaming:
+        parser.error("--hflip_train is for in-memory encoding (not --streaming)")
+    if args.hflip_train and "train" not in args.splits:
+        parser.error("--hflip_train mirrors the train split: add it to --splits")
     if (args.resume or args.id_column) and not args.streaming:
         parser.error("--resume and --id_column need --streaming")
     if args.rows_per_shard < 1:
@@ -117,6 +128,11 @@ def main(args: argparse.Namespace) -> datasets.DatasetDict | None:
             images = images.select(range(min(args.max_samples, len(images))))
         logger.info("Encoding %s/%s: %d images.", args.train_data_dir or args.dataset_name, split, len(images))
         splits[split] = encode_image_dataset(vqvae, images, accelerator, args.batch_size, args.resize_mode)
+        if split == "train" and args.hflip_train:
+            mirrored = images.map(lambda row: {"image": ImageOps.mirror(row["image"])}, desc="Mirroring")
+            flipped = encode_image_dataset(vqvae, mirrored, accelerator, args.batch_size, args.resize_mode)
+            logger.info("Encoding %d mirrored train images too (--hflip_train).", len(mirrored))
+            splits[split] = datasets.concatenate_datasets([splits[split], flipped])
     tokens = datasets.DatasetDict(splits)
     if accelerator.is_main_process:
         save_token_dataset(tokens, args.output_dir, identity(args, vqvae))
@@ -129,6 +145,8 @@ def main(args: argparse.Namespace) -> datasets.DatasetDict | None:
 def identity(args: argparse.Namespace, vqvae: VQVAEModel) -> dict:
     source = {"dataset_name": portable_path(args.train_data_dir or args.dataset_name),
               "label_columns": list(args.label_columns)}  # fmt: skip
+    if args.hflip_train:
+        source["hflip_train"] = True  # a prior trained on these tokens saw mirrored images too
     return tokenizer_identity(vqvae) | {"vqvae_name_or_path": portable_path(args.vqvae_name_or_path), "source": source}
 
 

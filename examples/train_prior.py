@@ -187,6 +187,8 @@ def record_token_source(args, identity: dict) -> None:
                 "(the tokens say what they are) or encode the tokens again."
             )
         setattr(args, flag, recorded if recorded is not None else given)
+    if source.get("hflip_train"):
+        args.tokens_hflip_train = True  # recorded in the card: the prior saw mirrored train images too
 
 
 def class_names(tokens, num_classes: int) -> list[str] | None:

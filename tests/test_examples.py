@@ -276,6 +276,26 @@ def test_encode_dataset_writes_token_grids_with_tokenizer_identity(tmp_path, tin
     assert torch.equal(torch.tensor(tokens["test"]["token_ids"]).long(), direct.flatten(1))
 
 
+def test_hflip_train_adds_the_mirrored_train_images_only_and_the_prior_records_it(tmp_path, tiny_tokenizer):
+    tokens_dir = tmp_path / "tokens"
+    encode_dataset.main(encode_dataset.parse_args(
+        ["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(tokens_dir), "--hflip_train"]
+    ))  # fmt: skip
+    vqvae = VQVAEModel.from_pretrained(tiny_tokenizer)
+    tokens, identity = load_token_dataset(tokens_dir, vqvae)
+    assert len(tokens["train"]) == 2 * 48 and len(tokens["test"]) == 24 and identity["source"]["hflip_train"]
+    from hf_vqgen.feature_extractors import load_split_images
+
+    mirrored = vqvae.encode_to_ids(load_split_images("fashion_mnist", "train", 28, 1).flip(-1))
+    assert torch.equal(torch.tensor(tokens["train"]["token_ids"][48:]).long(), mirrored.flatten(1))
+    assert tokens["train"]["label"][48:] == tokens["train"]["label"][:48]
+    train_prior.main(train_prior.parse_args(
+        TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--tokens_dir", str(tokens_dir),
+                           "--output_dir", str(tmp_path / "ar"), "--max_train_steps", "1"]
+    ))  # fmt: skip
+    assert json.loads((tmp_path / "ar" / "model_card.json").read_text())["hyperparameters"]["tokens_hflip_train"]
+
+
 def test_token_dataset_from_another_tokenizer_is_refused(tmp_path, tiny_tokenizer):
     tokens_dir = tmp_path / "tokens"
     encode_dataset.main(
