@@ -59,7 +59,7 @@ from hf_vqgen.training.arguments import (
 )
 from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
-from hf_vqgen.training.losses import LPIPSFromFile
+from hf_vqgen.training.losses import load_perceptual_network
 from hf_vqgen.training.run_config import remember_run_settings
 from hf_vqgen.training.run_lock import hold_output_dir
 from hf_vqgen.utils import peak_rss_mib
@@ -124,7 +124,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     loss.add_argument("--disc_base_channels", type=int, default=32)
     loss.add_argument("--disc_num_layers", type=int, default=2)
     loss.add_argument("--disc_learning_rate", type=float, default=None, help="Default: --learning_rate.")
-    loss.add_argument("--lpips_model_path", default=None, help="Local TorchScript LPIPS file (never downloaded).")
+    loss.add_argument("--lpips_model_path", default=None,
+                      help="Perceptual loss network: a local TorchScript LPIPS file, or a metric classifier folder "
+                           "(e.g. benchmarks/assets/emoji_shape_classifier); never downloaded.")  # fmt: skip
     loss.add_argument("--lpips_weight", type=float, default=0.0)
 
     train = parser.add_argument_group("training")
@@ -142,6 +144,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "use --dataloader_num_workers 0")  # fmt: skip
     if args.shuffle_buffer_size < 0:
         parser.error("--shuffle_buffer_size must be >= 0")
+    if bool(args.lpips_model_path) != (args.lpips_weight > 0):
+        parser.error("--lpips_model_path and --lpips_weight > 0 go together (one without the other would be ignored)")
     if (args.dataset_name is None) == (args.train_data_dir is None):
         parser.error(
             "pass the images to train on: --dataset_name (fashion_mnist, emoji, a Hub id) or --train_data_dir"
@@ -341,7 +345,7 @@ def build_components(args: argparse.Namespace, accelerator: Accelerator) -> Comp
         feature_matching_weight=args.feature_matching_weight, lpips_weight=args.lpips_weight,
         disc_weight=args.disc_weight, disc_start=args.disc_start,
     )  # fmt: skip
-    lpips = LPIPSFromFile(args.lpips_model_path).to(accelerator.device) if args.lpips_model_path else None
+    lpips = load_perceptual_network(args.lpips_model_path).to(accelerator.device) if args.lpips_model_path else None
     adam = {"betas": (args.adam_beta1, args.adam_beta2), "weight_decay": args.adam_weight_decay}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.learning_rate, **adam)
     lr_scheduler = get_scheduler(

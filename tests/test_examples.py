@@ -120,6 +120,7 @@ def test_recipe_files_parse_and_later_flags_override_them(recipe):
         (["--report_to", "a_tracker_that_is_not_installed"], "not installed"),
         *([(["--mixed_precision", "fp16"], "needs a CUDA GPU")] if not torch.cuda.is_available() else []),
         (["--train_data_dir", "folder"], "--dataset_name (fashion_mnist"),  # both: which one?
+        (["--lpips_weight", "0.5"], "go together"),  # a weight without a network would be ignored
     ],
 )
 def test_train_vqvae_rejects_bad_arguments(argv, message, capsys):

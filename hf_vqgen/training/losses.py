@@ -55,6 +55,46 @@ class LPIPSFromFile(nn.Module):
         return self.net(reconstruction, target).mean()
 
 
+class ClassifierPerceptualLoss(nn.Module):
+    """A perceptual distance in the feature space of a metric classifier trained on the dataset itself (e.g.
+    `benchmarks/assets/emoji_shape_classifier`): the activations after each of its stages, each unit-normalised over
+    channels, compared by mean squared difference (LPIPS without its learned weights, Zhang et al. 2018). No download;
+    the network stays frozen. For a `ShapeClassifier` or `ImageClassifier` folder."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        from ..models import ImageClassifier, ShapeClassifier
+
+        name = ImageClassifier.load_config(path).get("_class_name")
+        classes = {"ImageClassifier": ImageClassifier, "ShapeClassifier": ShapeClassifier}
+        if name not in classes:
+            raise ValueError(f"--lpips_model_path {path} holds a {name!r}, not a metric classifier {sorted(classes)}.")
+        network = classes[name].from_pretrained(path).eval()
+        self.stages = network.stages if name == "ShapeClassifier" else network.blocks
+        self.in_channels = network.config.in_channels
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)
+
+    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if reconstruction.shape[1] != self.in_channels:
+            raise ValueError(
+                f"The perceptual network reads {self.in_channels}-channel images, got {reconstruction.shape[1]}."
+            )
+        self.stages.eval()  # batch norm in inference mode even while the tokenizer trains
+        distance, x, y = 0.0, reconstruction, target.detach()
+        for stage in self.stages:
+            x, y = stage(x), stage(y)
+            distance = distance + (F.normalize(x, dim=1) - F.normalize(y, dim=1)).pow(2).sum(dim=1).mean()
+        return distance / len(self.stages)
+
+
+def load_perceptual_network(path: str) -> nn.Module:
+    """`--lpips_model_path`: a TorchScript LPIPS file, or a metric classifier's folder (`ClassifierPerceptualLoss`)."""
+    from pathlib import Path
+
+    return ClassifierPerceptualLoss(path) if Path(path).is_dir() else LPIPSFromFile(path)
+
+
 @dataclass
 class VQGANLossConfig:
     reconstruction: str = "l1"

@@ -53,3 +53,20 @@ def test_bad_loss_config(kwargs):
 def test_lpips_weight_needs_a_network():
     with pytest.raises(ValueError, match="lpips"):
         VQGANLoss(VQGANLossConfig(lpips_weight=1.0))
+
+
+def test_classifier_perceptual_loss_is_zero_on_equal_images_and_trains_the_reconstruction(tmp_path):
+    from hf_vqgen.models import ShapeClassifier
+    from hf_vqgen.training.losses import ClassifierPerceptualLoss, load_perceptual_network
+
+    ShapeClassifier(in_channels=3, sample_size=32, head_names=["identity"], head_sizes=[5]).save_pretrained(tmp_path)
+    loss = load_perceptual_network(str(tmp_path))
+    assert isinstance(loss, ClassifierPerceptualLoss) and not any(p.requires_grad for p in loss.parameters())
+    target = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert float(loss(target.clone(), target)) == pytest.approx(0.0, abs=1e-6)
+    reconstruction = (target + 0.3 * torch.randn_like(target)).requires_grad_(True)
+    value = loss(reconstruction, target)
+    value.backward()
+    assert float(value) > 0 and reconstruction.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="3-channel"):
+        loss(torch.zeros(1, 1, 32, 32), torch.zeros(1, 1, 32, 32))
