@@ -78,7 +78,7 @@ from hf_vqgen import VQGenPipeline, VQVAEModel
 from hf_vqgen.emoji import EMOJI, EMOJI_FEATURES
 from hf_vqgen.training import VQGANLoss, VQGANLossConfig
 from hf_vqgen.training.loop import backward_and_step
-from hf_vqgen.training.prior_kinds import PRIOR_KINDS
+from hf_vqgen.training.prior_kinds import PRIOR_KINDS, PriorConfig
 from hf_vqgen.training.priors import PRIOR_ADAM_BETAS, weight_decay_groups
 
 
@@ -239,9 +239,7 @@ def prior_settings(recipe: Recipe) -> argparse.Namespace:
     settings |= {name: recipe.get(name, float) for name in ("dropout", "class_dropout", "extra_corruption")}
     settings |= {name: recipe.get(name) for name in ("prior_type", "corruption", "objective", "schedule", "loss_on")}
     settings["num_inference_steps"] = recipe.get("num_inference_steps", int)
-    if settings["loss_on"] is None:  # train_prior.py's rule
-        settings["loss_on"] = "all" if settings["corruption"] == "uniform" else "corrupted"
-    return argparse.Namespace(**settings)
+    return argparse.Namespace(**settings)  # PriorConfig applies train_prior.py's loss_on rule
 
 
 def synthetic_token_grids(layout, batch_size: int, generator: torch.Generator) -> dict:
@@ -254,7 +252,7 @@ def synthetic_token_grids(layout, batch_size: int, generator: torch.Generator) -
 
 def prior_workload(recipe: Recipe, vqvae: VQVAEModel, num_classes: int, device, seed: int) -> Workload:
     settings = prior_settings(recipe)
-    kind = PRIOR_KINDS[settings.prior_type](settings)
+    kind = PRIOR_KINDS[settings.prior_type](PriorConfig.from_namespace(settings))
     layout = kind.layout(vqvae, num_classes)
     batch, generator = recipe.get("train_batch_size", int), torch.Generator().manual_seed(seed)
     grids = [synthetic_token_grids(layout, batch, generator) for _ in range(POOL)]

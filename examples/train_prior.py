@@ -54,7 +54,7 @@ from hf_vqgen.training.arguments import (
 from hf_vqgen.training.class_balance import ClassBalancedSampler, class_shares
 from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
-from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior
+from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior, PriorConfig
 from hf_vqgen.training.priors import PRIOR_ADAM_BETAS, bits_per_token, weight_decay_groups
 from hf_vqgen.training.run_config import remember_run_settings
 from hf_vqgen.training.run_lock import hold_output_dir
@@ -334,7 +334,7 @@ def previous_legs(args) -> list[dict]:
 
 def build_components(args, accelerator: Accelerator) -> Components:
     """Tokenizer, token data, the prior of `--prior_type`, its optimiser and loaders, prepared for Accelerate."""
-    kind = PRIOR_KINDS[args.prior_type](args)
+    kind = PRIOR_KINDS[args.prior_type](PriorConfig.from_namespace(args))
     vqvae = VQVAEModel.from_pretrained(args.vqvae_name_or_path).to(accelerator.device).eval()
     train_tokens, eval_tokens, num_classes = load_tokens(args, vqvae, accelerator)
     layout = kind.layout(vqvae, num_classes)
@@ -425,6 +425,7 @@ def export_pipeline(args, components: Components, prior: torch.nn.Module, result
     facts = model_facts(components.vqvae, components.layout, components.kind.scheduler)
     context = training_context(args.prior_type, "train_prior.py", args, facts, card_metrics, evaluator)
     context["training"] = {"legs": results["training_legs"], "total_train_minutes": results["total_train_minutes"]}
+    context |= components.kind.card  # the kind's own template, name and tags
 
     def write(folder: Path) -> None:
         components.kind.pipeline(components.vqvae, prior.eval()).save_pretrained(folder)

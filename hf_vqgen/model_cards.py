@@ -28,17 +28,19 @@ HUB_DATASETS = {name: entry.hub_id for name, entry in DATASETS.items() if entry.
 LOCAL_ARGUMENTS = {"output_dir", "logging_dir", "report_to", "push_to_hub", "hub_model_id", "resume_from_checkpoint"}
 
 
-def template_path(kind: str) -> Path:
-    """The template of `kind`: from the source tree, else from the installed data files."""
-    if kind not in KINDS:
+def template_path(kind: str, template: str | None = None) -> Path:
+    """The template of `kind` (or the file `template`, as a prior kind names its own): from the source tree, else
+    from the installed data files."""
+    if template is None and kind not in KINDS:
         raise ValueError(f"`kind` must be one of {sorted(KINDS)}, got {kind!r}.")
+    name = template or KINDS[kind]
     for folder in (
         Path(__file__).resolve().parents[1] / "model_cards",
         Path(sys.prefix) / "share/hf_vqgen/model_cards",
     ):
-        if (folder / KINDS[kind]).is_file():
-            return folder / KINDS[kind]
-    raise FileNotFoundError(f"The model card template {KINDS[kind]} is not installed.")
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"The model card template {name} is not installed.")
 
 
 def training_context(kind: str, script: str, args, facts: dict, metrics: dict, evaluator: str) -> dict:
@@ -100,16 +102,18 @@ def render_model_card(context: dict, sample_image: str | None = None) -> ModelCa
             "hf_vqgen",
             "vq-vae",
             "image-generation",
-            *(["discrete-diffusion"] if context["kind"] == "diffusion" else []),
+            *context.get("tags", ["discrete-diffusion"] if context["kind"] == "diffusion" else []),
         ],
         pipeline_tag="unconditional-image-generation",
-        model_name=repo_id.split("/")[-1] if context.get("repo_id") else f"hf_vqgen {KIND_NAMES[context['kind']]}",
+        model_name=repo_id.split("/")[-1]
+        if context.get("repo_id")
+        else f"hf_vqgen {context.get('kind_name') or KIND_NAMES[context['kind']]}",
         eval_results=eval_results or None,
     )
     num_classes = facts.get("num_classes", 0)
     return ModelCard.from_template(
         card_data,
-        template_path=str(template_path(context["kind"])),
+        template_path=str(template_path(context["kind"], context.get("template"))),
         model_name=card_data.model_name,
         repo_id=repo_id,
         dataset=dataset,

@@ -696,3 +696,32 @@ def test_set_sampling_defaults_rewrites_the_folder_keeping_its_other_files(tmp_p
         set_sampling_defaults.main(
             set_sampling_defaults.parse_args(["--pipeline", str(folder), "num_inference_steps=8"])
         )
+
+
+def test_a_new_prior_kind_is_one_class(tmp_path, tiny_tokenizer, monkeypatch):
+    """The README's claim: a kind registered in PRIOR_KINDS trains, exports and samples with no other change (here
+    an autoregressive prior whose GPT-2 has untied input and output embeddings)."""
+    from transformers import GPT2LMHeadModel
+
+    from hf_vqgen.training import prior_kinds
+
+    class UntiedAutoregressivePrior(prior_kinds.AutoregressivePrior):
+        def build_model(self, layout):
+            config = layout.gpt2_config(
+                self.config.n_layer, self.config.n_head, self.config.n_embd, self.config.dropout
+            )
+            config.tie_word_embeddings = False
+            return GPT2LMHeadModel(config)
+
+    monkeypatch.setitem(prior_kinds.PRIOR_KINDS, "ar_untied", UntiedAutoregressivePrior)
+    output_dir = tmp_path / "untied"
+    results = train_prior.main(train_prior.parse_args(
+        TINY_PRIOR_ARGS + ["--prior_type", "ar_untied", "--vqvae_name_or_path", str(tiny_tokenizer),
+                           "--output_dir", str(output_dir), "--max_train_steps", "1"]
+    ))  # fmt: skip
+    assert results["prior_type"] == "ar_untied"
+    pipeline = load_pipeline(output_dir)
+    assert pipeline.prior.config.tie_word_embeddings is False
+    sample.main(sample.parse_args(["--pipeline", str(output_dir), "--output_dir", str(tmp_path / "samples"),
+                                   "--samples_per_class", "1", "--num_completions", "1"]))  # fmt: skip
+    assert (tmp_path / "samples" / "samples.png").is_file()

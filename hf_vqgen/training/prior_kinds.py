@@ -1,10 +1,12 @@
 """The kinds of prior `examples/train_prior.py` trains, one small class each: its token layout, its model, its
 training batch and loss targets, the pipeline it ships in. The script picks one from `PRIOR_KINDS` by
-`--prior_type` and never asks which kind it holds again; a new kind is a new class here and an entry in the table."""
+`--prior_type` and never asks which kind it holds again; a new kind is a new class here and an entry in the table.
+Kinds read a typed `PriorConfig`, not the script's arguments."""
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,20 +18,51 @@ from ..vocabulary import IGNORE_INDEX, TokenLayout
 from .priors import build_batch, build_diffusion_batch
 
 
+@dataclass(frozen=True)
+class PriorConfig:
+    """What a prior kind needs to build its model and its training batches (`--n_layer`, ... of train_prior.py)."""
+
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.1
+    # discrete diffusion
+    corruption: str = "absorbing"
+    objective: str = "x0"
+    schedule: str = "cosine"
+    num_train_timesteps: int = 100
+    extra_corruption: float = 0.1
+    loss_on: str | None = None  # default: all positions for uniform corruption, else the corrupted ones
+    num_inference_steps: int = 16
+
+    def __post_init__(self):
+        if self.loss_on is None:
+            object.__setattr__(self, "loss_on", "all" if self.corruption == "uniform" else "corrupted")
+
+    @classmethod
+    def from_namespace(cls, namespace) -> PriorConfig:
+        """The fields of `namespace` (e.g. the script's arguments) that this config has; the rest is ignored."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{name: value for name, value in vars(namespace).items() if name in names})
+
+
 class AutoregressivePrior:
     """A stock `GPT2LMHeadModel` over [BOS, class?, codes], next-token cross entropy on the code positions; ships as a
     `VQGenPipeline`. Its held-out loss is an exact likelihood (bits per token and per image)."""
 
+    # its model card: the template in model_cards/, the name and the Hub tags
+    card = {"template": "ar_pipeline.md", "kind_name": "autoregressive pipeline", "tags": []}
+
     scheduler = None
 
-    def __init__(self, args: argparse.Namespace):
-        self.args = args
+    def __init__(self, config: PriorConfig):
+        self.config = config
 
     def layout(self, vqvae, num_classes: int) -> TokenLayout:
         return TokenLayout.for_tokenizer(vqvae, num_classes=num_classes)
 
     def build_model(self, layout: TokenLayout) -> torch.nn.Module:
-        args = self.args
+        args = self.config
         return GPT2LMHeadModel(layout.gpt2_config(args.n_layer, args.n_head, args.n_embd, args.dropout))
 
     def load_model(self, pipeline_dir: Path) -> torch.nn.Module:
@@ -59,20 +92,26 @@ class DiscreteDiffusionPrior:
     `build_diffusion_batch` for the original g(x_b) -> x_a and the x0 objectives); ships as a
     `DiscreteDiffusionPipeline`. Its held-out loss is the training objective's, at fixed noise."""
 
-    def __init__(self, args: argparse.Namespace):
-        self.args = args
+    card = {
+        "template": "diffusion_pipeline.md",
+        "kind_name": "discrete-diffusion pipeline",
+        "tags": ["discrete-diffusion"],
+    }
+
+    def __init__(self, config: PriorConfig):
+        self.config = config
         self.scheduler = None  # built with the model, once the layout is known
 
     def layout(self, vqvae, num_classes: int) -> TokenLayout:
         return TokenLayout.for_tokenizer(
             vqvae,
             num_classes=num_classes,
-            use_mask_token=self.args.corruption != "uniform",
-            num_noise_levels=self.args.num_train_timesteps if self.args.objective == "x0" else 0,
+            use_mask_token=self.config.corruption != "uniform",
+            num_noise_levels=self.config.num_train_timesteps if self.config.objective == "x0" else 0,
         )
 
     def build_model(self, layout: TokenLayout) -> torch.nn.Module:
-        args = self.args
+        args = self.config
         self.scheduler = DiscreteDiffusionScheduler(
             layout.num_codes, layout.mask_token_id, args.num_train_timesteps, args.corruption, args.schedule
         )
@@ -84,7 +123,7 @@ class DiscreteDiffusionPrior:
         return BertForMaskedLM.from_pretrained(pipeline_dir / "denoiser", dtype=torch.float32)
 
     def inputs(self, batch: dict, layout: TokenLayout, class_dropout: float, generator=None):
-        args = self.args
+        args = self.config
         return build_diffusion_batch(
             batch,
             layout,
@@ -103,7 +142,7 @@ class DiscreteDiffusionPrior:
         return DiscreteDiffusionPipeline(vqvae=vqvae, denoiser=model, scheduler=self.scheduler)
 
     def sampling_kwargs(self) -> dict:
-        return {"num_inference_steps": min(self.args.num_inference_steps, len(self.scheduler))}
+        return {"num_inference_steps": min(self.config.num_inference_steps, len(self.scheduler))}
 
     def extra_results(self, eval_bits_per_token: float, layout: TokenLayout) -> dict:
         return {}  # no exact likelihood for this prior
