@@ -78,8 +78,8 @@ from hf_vqgen import VQGenPipeline, VQVAEModel
 from hf_vqgen.emoji import EMOJI, EMOJI_FEATURES
 from hf_vqgen.training import VQGANLoss, VQGANLossConfig
 from hf_vqgen.training.loop import backward_and_step
+from hf_vqgen.training.prior_batches import PRIOR_ADAM_BETAS, weight_decay_groups
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, PriorConfig
-from hf_vqgen.training.priors import PRIOR_ADAM_BETAS, weight_decay_groups
 
 
 # what the emoji recipes leave to the training scripts' defaults (examples/train_vqvae.py, examples/train_prior.py)

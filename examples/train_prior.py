@@ -9,7 +9,7 @@
 Without `--tokens_dir` the image dataset (`--dataset_name`) is encoded once with the tokenizer and cached in
 `output_dir/tokens`. `--prior_type ar` trains a stock `GPT2LMHeadModel` with next-token cross entropy on the code
 positions and saves a `VQGenPipeline`; `--prior_type diffusion` trains a stock `BertForMaskedLM` denoiser (see
-`hf_vqgen.training.priors.build_diffusion_batch` for the two objectives) and saves a `DiscreteDiffusionPipeline`.
+`hf_vqgen.training.prior_batches.build_diffusion_batch` for the two objectives) and saves a `DiscreteDiffusionPipeline`.
 Both end with `eval_results.json` (held-out loss in bits per token).
 """
 
@@ -39,10 +39,10 @@ from hf_vqgen.data import (
     tokenizer_identity,
     validate_token_dataset,
 )
-from hf_vqgen.hub import check_hub_access, push_or_explain
 from hf_vqgen.image_utils import image_grid
 from hf_vqgen.model_cards import model_facts, recorded_data_source, training_context, write_model_card
 from hf_vqgen.pipelines.token_pipeline import TOKENIZER_HASH_KEY
+from hf_vqgen.publishing import check_hub_access, push_or_explain
 from hf_vqgen.training import init_trackers, load_checkpoint, resolve_resume_checkpoint, save_checkpoint
 from hf_vqgen.training.accelerator import build_accelerator, loader_generator
 from hf_vqgen.training.arguments import (
@@ -54,8 +54,8 @@ from hf_vqgen.training.arguments import (
 from hf_vqgen.training.class_balance import ClassBalancedSampler, class_shares
 from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
+from hf_vqgen.training.prior_batches import PRIOR_ADAM_BETAS, bits_per_token, weight_decay_groups
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior, PriorConfig
-from hf_vqgen.training.priors import PRIOR_ADAM_BETAS, bits_per_token, weight_decay_groups
 from hf_vqgen.training.run_config import remember_run_settings
 from hf_vqgen.training.run_lock import hold_output_dir
 from hf_vqgen.utils import peak_rss_mib, portable_path

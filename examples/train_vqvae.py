@@ -31,11 +31,11 @@ from tqdm.auto import tqdm
 
 from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset, with_pixel_values
 from hf_vqgen.data import collate_pixel_values
-from hf_vqgen.hub import check_hub_access, push_or_explain
 from hf_vqgen.image_utils import reconstruction_grid
 from hf_vqgen.metrics import evaluate_tokenizer
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 from hf_vqgen.models import PatchDiscriminator
+from hf_vqgen.publishing import check_hub_access, push_or_explain
 from hf_vqgen.streaming import (
     StreamingImages,
     StreamingLoader,

@@ -103,7 +103,7 @@ def grid_shape(batch_size: int) -> tuple[int, int]:
     return math.ceil(batch_size / columns), columns
 
 
-def image_grid(images: list[PIL.Image.Image]) -> PIL.Image.Image:
+def gallery_grid(images: list[PIL.Image.Image]) -> PIL.Image.Image:
     """The enlarged images in rows of `GRID_COLUMNS`, a last row left blank where it is short."""
     cells = [enlarge(image.convert("RGB")) for image in images]
     (rows, columns), (width, height) = grid_shape(len(cells)), cells[0].size
@@ -205,7 +205,7 @@ def sample(
         kwargs.update(num_inference_steps=steps, callback_on_step_end=_step_callback(progress, steps, "Sampling"))
     if kwargs["class_labels"] is None and kwargs["guidance_scale"] != 1.0:
         raise DemoInputError("This pipeline has no classes, so guidance must be 1.")
-    return image_grid(entry.pipeline(**kwargs).images)
+    return gallery_grid(entry.pipeline(**kwargs).images)
 
 
 def mark_rows(image: PIL.Image.Image, num_rows: int, grid_height: int) -> PIL.Image.Image:

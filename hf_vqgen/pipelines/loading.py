@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .hub import resolve_pretrained_path
+from .hub_resolution import resolve_pretrained_path
 from .pipeline_discrete_diffusion import DiscreteDiffusionPipeline
 from .pipeline_vqgen import VQGenPipeline
 from .token_pipeline import read_model_index

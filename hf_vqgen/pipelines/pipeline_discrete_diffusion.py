@@ -19,14 +19,14 @@ from ..pixels import PixelTransform
 from ..sampling import apply_guidance
 from ..schedulers import DiscreteDiffusionScheduler
 from ..vocabulary import TokenLayout
-from .token_pipeline import TokenImagePipeline, VQGenPipelineOutput, check_tokenizer_identity
+from .token_pipeline import TokenImagePipeline, TokenImagePipelineOutput, check_tokenizer_identity
 
 
 @dataclass
-class DiscreteDiffusionPipelineOutput(VQGenPipelineOutput):
+class DiscreteDiffusionPipelineOutput(TokenImagePipelineOutput):
     """
     Args:
-        images, token_ids: As in [`VQGenPipelineOutput`].
+        images, token_ids: As in [`TokenImagePipelineOutput`].
         intermediates (`list`, *optional*): With `return_intermediates=True`, the decoded grid after each reverse
             step (MASK positions shown as the denoiser's current guess), each in `output_type`.
         num_steps_run (`int`): Reverse steps actually taken (fewer than `num_inference_steps` when the original

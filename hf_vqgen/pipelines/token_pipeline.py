@@ -22,10 +22,10 @@ from diffusers.image_processor import VaeImageProcessor
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from safetensors.torch import load_file
 
-from ..hub import push_folder_to_hub
 from ..pixels import PixelTransform
+from ..publishing import push_folder_to_hub
 from ..utils import check_weights_folder, portable_path, state_dict_digest
-from .hub import resolve_pretrained_path
+from .hub_resolution import resolve_pretrained_path
 
 
 logger = logging.getLogger(__name__)
@@ -58,9 +58,9 @@ def read_model_index(folder: str | os.PathLike, name_or_path) -> dict:
 
 
 @dataclass
-class VQGenPipelineOutput(ImagePipelineOutput):
+class TokenImagePipelineOutput(ImagePipelineOutput):
     """
-    Output of both priors' pipelines.
+    What every token pipeline returns.
 
     Args:
         images (`list[PIL.Image.Image]`, `np.ndarray` (B, H, W, C) or `torch.Tensor` (B, C, H, W), in [0, 1]):
@@ -69,6 +69,11 @@ class VQGenPipelineOutput(ImagePipelineOutput):
     """
 
     token_ids: torch.LongTensor | None = None
+
+
+@dataclass
+class VQGenPipelineOutput(TokenImagePipelineOutput):
+    """Output of [`VQGenPipeline`]: `images` and `token_ids` as in [`TokenImagePipelineOutput`]."""
 
 
 # set while `from_pretrained` builds a pipeline whose tokenizer files it has already checked (any load dtype)

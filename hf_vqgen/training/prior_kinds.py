@@ -15,7 +15,7 @@ from transformers import BertForMaskedLM, GPT2LMHeadModel
 from ..pipelines import DiscreteDiffusionPipeline, VQGenPipeline
 from ..schedulers import DiscreteDiffusionScheduler
 from ..vocabulary import IGNORE_INDEX, TokenLayout
-from .priors import build_batch, build_diffusion_batch
+from .prior_batches import build_batch, build_diffusion_batch
 
 
 @dataclass(frozen=True)

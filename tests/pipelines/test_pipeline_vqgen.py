@@ -5,7 +5,7 @@ import torch
 from transformers import GPT2LMHeadModel
 
 from hf_vqgen import TokenLayout, VQGenPipeline
-from hf_vqgen.pipelines import hub
+from hf_vqgen.pipelines import hub_resolution as hub
 from hf_vqgen.pipelines.autoregressive_sampling import (
     build_input_ids,
     next_tokens,

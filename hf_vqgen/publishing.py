@@ -74,7 +74,7 @@ def push_or_explain(folder: str | os.PathLike, repo_id: str) -> str | None:
     except Exception as error:  # noqa: BLE001 - whatever the reason, the run's result is on disk
         logger.error(
             "Uploading %s to %s failed (%s: %s). The model is saved there; retry with:\n"
-            "  python -c \"from hf_vqgen.hub import push_folder_to_hub; push_folder_to_hub('%s', '%s')\"",
+            "  python -c \"from hf_vqgen.publishing import push_folder_to_hub; push_folder_to_hub('%s', '%s')\"",
             folder, repo_id, type(error).__name__, str(error).splitlines()[0][:200], folder, repo_id,
         )  # fmt: skip
         return None

@@ -8,7 +8,8 @@ import pytest
 import torch
 from huggingface_hub import HfApi
 
-from hf_vqgen import VQGenPipeline, hub
+from hf_vqgen import VQGenPipeline
+from hf_vqgen import publishing as hub
 
 from .pipelines.test_pipeline_vqgen import tiny_pipeline
 
