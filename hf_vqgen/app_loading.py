@@ -17,15 +17,12 @@ from PIL import ImageDraw
 
 from .data import FASHION_MNIST, FASHION_MNIST_HUB_ID, fashion_mnist_dir
 from .dataset_registry import DATASETS
-from .emoji import EMOJI_CATEGORIES, EMOJI_STYLES
 from .image_modes import to_model_mode
 from .pipelines import DiscreteDiffusionPipeline, load_pipeline
-from .pipelines.hub import resolve_pretrained_path
+from .pipelines.hub_resolution import resolve_pretrained_path
 
 
 NUM_GALLERY_IMAGES = 10
-# class names of the label columns a model card may record (`--label_columns`), with the word the page shows
-LABEL_COLUMN_NAMES = {"label": ("category", EMOJI_CATEGORIES), "style": ("style", EMOJI_STYLES)}
 HUB_DATASET_NAMES = {FASHION_MNIST_HUB_ID: FASHION_MNIST}
 
 
@@ -85,17 +82,14 @@ def class_choices(num_classes: int, card: dict | None = None, id2label: dict | N
     candidates = [recorded, card.get("class_names"), (card.get("facts") or {}).get("class_names")]
     if dataset in DATASETS and columns == ["label"]:  # a named dataset's own class names
         candidates.append(DATASETS[dataset].class_names)
-    if dataset == "emoji" and all(column in LABEL_COLUMN_NAMES for column in columns):
-        lists = [LABEL_COLUMN_NAMES[column][1] for column in columns]
-        candidates.append([" / ".join(combination) for combination in itertools.product(*lists)])
     names = next((tuple(c) for c in candidates if c is not None and len(c) == num_classes), None)
     names = names or tuple(f"class {i}" for i in range(num_classes))
     parts = [name.split(" / ") for name in names]
     first = tuple(dict.fromkeys(p[0] for p in parts if len(p) == 2))
     second = tuple(dict.fromkeys(p[1] for p in parts if len(p) == 2))
     if len(first) > 1 and len(second) > 1 and list(names) == [f"{a} / {b}" for a in first for b in second]:
-        known = len(columns) == 2 and all(column in LABEL_COLUMN_NAMES for column in columns)
-        labels = tuple(LABEL_COLUMN_NAMES[c][0] for c in columns) if known else ("class", "variant")
+        meaning = DATASETS[dataset].label_meaning if dataset in DATASETS else "class"
+        labels = tuple(meaning if c == "label" else c for c in columns) if len(columns) == 2 else ("class", "variant")
         return ClassChoices(names, (first, second), labels)
     return ClassChoices(names, (names,), ("class",))
 

@@ -23,6 +23,7 @@ class RegisteredDataset:
     resolution: int
     num_channels: int
     class_names: tuple[str, ...]  # of the `label` column
+    label_meaning: str = "class"  # what the `label` column is, in words (the demo's level name)
     hub_id: str | None = None  # cards link it
     licence_section: str = ""  # a card section crediting the images, where their licences ask for one
     prepare: str = ""  # how a user gets the data, for messages
@@ -50,6 +51,7 @@ DATASETS: dict[str, RegisteredDataset] = {
         resolution=emoji.EMOJI_RESOLUTION,
         num_channels=3,
         class_names=emoji.EMOJI_CATEGORIES,
+        label_meaning="category",
         licence_section=_emoji_licences(),
         prepare="`make emoji` (npm packages, rendered once)",
     ),

@@ -2,6 +2,7 @@
 tiny saved pipelines; and the page itself built (not served) from `examples/app.py`."""
 
 import importlib.util
+import itertools
 import json
 from pathlib import Path
 
@@ -86,7 +87,8 @@ def test_class_names_come_from_the_card_the_dataset_or_numbers():
 
 
 def test_emoji_classes_are_picked_as_category_and_style():
-    choices = class_choices(30, EMOJI_CARD)
+    recorded = {i: f"{c} / {s}" for i, (c, s) in enumerate(itertools.product(EMOJI_CATEGORIES, EMOJI_STYLES))}
+    choices = class_choices(30, EMOJI_CARD, recorded)  # the names the training run recorded (pipeline.id2label)
     assert choices.levels == (EMOJI_CATEGORIES, EMOJI_STYLES) and choices.level_labels == ("category", "style")
     assert choices.names[0] == f"{EMOJI_CATEGORIES[0]} / {EMOJI_STYLES[0]}"
     category, style = EMOJI_CATEGORIES.index("Animals & Nature"), EMOJI_STYLES.index("twemoji")
