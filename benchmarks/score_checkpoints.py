@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="When the run started (ISO time, UTC): a checkpoint's minutes are then the time until its "
                              "folder was written (wall clock of this machine, waits included).")  # fmt: skip
     parser.add_argument("--steps", type=int, nargs="+", default=None, help="Only these checkpoints (default: all).")
+    parser.add_argument("--final", action="store_true", help="Also score the run's exported pipeline (its last step).")
     parser.add_argument("--label", required=True, help="The run's name in the curve.")
     parser.add_argument("--num_samples", type=int, default=1000)
     parser.add_argument("--batch_size", type=int, default=100)
@@ -98,11 +99,18 @@ def main() -> None:
     report["scored"] = list(dict.fromkeys([*report.get("scored", []), portable_path(args.run, ROOT)]))
     rows = report.setdefault("rows", [])
     command = command_line(root=ROOT)
-    for checkpoint in list_checkpoints(args.run):
-        step = checkpoint_step(checkpoint)
-        if args.steps and step not in args.steps:
-            continue
-        pipeline = checkpoint_pipeline(base, checkpoint, args)
+    points = [(checkpoint_step(c), c) for c in list_checkpoints(args.run)]
+    points = [(step, c) for step, c in points if not args.steps or step in args.steps]
+    if args.final:
+        points.append((None, args.run))
+    for step, checkpoint in points:
+        if step is None:  # the exported pipeline: its own record says how long it trained
+            pipeline = VQGenPipeline.from_pretrained(args.run)
+            record = json.loads((args.run / "eval_results.json").read_text())
+            step, minutes = record["train_steps"], record["train_minutes"]
+        else:
+            pipeline = checkpoint_pipeline(base, checkpoint, args)
+            minutes = checkpoint_minutes(checkpoint, step, args)
         start = time.monotonic()
         images, _ = sample_images(
             pipeline, args.num_samples, args.batch_size, seed=0, guidance_scale=args.guidance_scale
@@ -110,7 +118,7 @@ def main() -> None:
         row = {
             "run": args.label,
             "step": step,
-            "train_minutes": checkpoint_minutes(checkpoint, step, args),
+            "train_minutes": minutes,
             "num_samples": args.num_samples,
             "guidance_scale": args.guidance_scale,
             "sampling_seconds": time.monotonic() - start,
