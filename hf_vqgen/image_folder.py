@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
-from huggingface_hub.utils import HFValidationError, validate_repo_id
 from PIL import Image
+
+from .utils import reject_missing_folder  # noqa: F401 (re-exported)
 
 
 logger = logging.getLogger(__name__)
@@ -247,32 +248,3 @@ def load_image_folder(root: str | os.PathLike, split: str = "train") -> datasets
     scan = scan_image_folder(root)
     scan.log()
     return scan.to_dataset(split)
-
-
-def reject_missing_folder(name_or_path: str) -> None:
-    """
-    Raise a `ValueError` if `name_or_path`, which is not an existing folder, reads as a local path rather than a Hub
-    dataset id (`name` or `owner/name`): written as a path (`/`, `./`, `../`, `~`, a backslash, more than one `/`),
-    named like an image file, not a valid repo id, or `dir/name` where `dir` is an existing local folder.
-    """
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        raise ValueError(f"{name_or_path!r} is a file; expected a folder of images ({LAYOUTS}) or a Hub dataset id.")
-    reason = None
-    if name_or_path.startswith(("/", "./", "../", "~")) or name_or_path in (".", "..") or "\\" in name_or_path:
-        reason = "it is written as a local path"
-    elif name_or_path.count("/") > 1 or name_or_path.endswith("/"):
-        reason = "a Hub dataset id is 'name' or 'owner/name'"
-    elif _is_image_name(name_or_path):
-        reason = "it is named like an image file"
-    elif "/" in name_or_path and path.parent.is_dir():
-        reason = f"the local folder {str(path.parent)!r} exists"
-    else:
-        try:
-            validate_repo_id(name_or_path)
-        except HFValidationError as error:
-            reason = f"nor is it a Hub dataset id: {error}"
-    if reason:
-        raise ValueError(
-            f"The folder {name_or_path!r} does not exist ({reason}); pass an existing image folder or a Hub dataset id."
-        )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import torch
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 
 def state_dict_digest(state_dict: dict[str, torch.Tensor], length: int = 16) -> str:
@@ -132,3 +133,33 @@ def peak_rss_mib() -> float:
 def rss_mib() -> float | None:
     kib = _proc_status_kib("VmRSS")
     return None if kib is None else kib / 1024
+
+
+def reject_missing_folder(name_or_path: str, what: str = "an image folder", hub_kind: str = "dataset") -> None:
+    """
+    Raise a `ValueError` if `name_or_path`, which is not an existing folder, reads as a local path rather than a Hub
+    dataset id (`name` or `owner/name`): written as a path (`/`, `./`, `../`, `~`, a backslash, more than one `/`),
+    named like an image file, not a valid repo id, or `dir/name` where `dir` is an existing local folder.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        raise ValueError(f"{name_or_path!r} is a file; expected {what} or a Hub {hub_kind} id.")
+    reason = None
+    if name_or_path.startswith(("/", "./", "../", "~")) or name_or_path in (".", "..") or "\\" in name_or_path:
+        reason = "it is written as a local path"
+    elif name_or_path.count("/") > 1 or name_or_path.endswith("/"):
+        reason = f"a Hub {hub_kind} id is 'name' or 'owner/name'"
+    elif os.path.splitext(name_or_path)[1].lower() in (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"):
+        reason = "it is named like an image file"
+    elif "/" in name_or_path and path.parent.is_dir():
+        reason = f"the local folder {str(path.parent)!r} exists"
+    else:
+        try:
+            validate_repo_id(name_or_path)
+        except HFValidationError as error:
+            reason = f"nor is it a Hub {hub_kind} id: {error}"
+    if reason:
+        raise ValueError(
+            f"The folder {name_or_path!r} does not exist ({reason}); pass an existing {what.split(' ', 1)[1]} or a Hub "
+            f"{hub_kind} id."
+        )

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from huggingface_hub import snapshot_download
 
+from ..utils import reject_missing_folder
+
 
 DOWNLOAD_KWARGS = ("revision", "token", "cache_dir", "local_files_only")
 # what a pipeline folder needs; everything else in a repo (checkpoints, logs) stays on the Hub
@@ -20,8 +22,10 @@ PIPELINE_PATTERNS = ["model_index.json", "*/config.json", "*/*.safetensors", "*/
 
 def resolve_pretrained_path(name_or_path: str | os.PathLike, kwargs: dict) -> tuple[str, dict]:
     """Returns a local folder for `name_or_path` and the `from_pretrained` kwargs left for diffusers."""
-    if Path(name_or_path).is_dir():
-        return str(name_or_path), kwargs
+    if Path(name_or_path).expanduser().is_dir():
+        return str(Path(name_or_path).expanduser()), kwargs
+    # `./pretrained/x`, `pretrained/x` (with `pretrained/` here), `~/runs/x`: a mistyped folder, not a repo id
+    reject_missing_folder(str(name_or_path), what="a pipeline folder", hub_kind="model")
     kwargs = dict(kwargs)
     download = {key: kwargs.pop(key) for key in DOWNLOAD_KWARGS if key in kwargs}
     folder = snapshot_download(repo_id=str(name_or_path), allow_patterns=PIPELINE_PATTERNS, **download)

@@ -96,3 +96,18 @@ def test_an_animated_image_warns_that_only_its_first_frame_is_used(caplog):
     with caplog.at_level(logging.WARNING):
         pixels = PixelTransform(8, 1)(PIL.Image.open(io.BytesIO(buffer.getvalue())))
     assert "first frame" in caplog.text and pixels.max() == -1.0  # frame 0 is black
+
+
+@pytest.mark.parametrize(
+    "name", ["./pretrained/no-such-pipeline", "pretrained/no-such-pipeline", "~/no/such/pipeline"]
+)
+def test_a_mistyped_local_pipeline_path_is_no_such_folder_not_a_hub_error(name, monkeypatch):
+    from pathlib import Path
+
+    from hf_vqgen import load_pipeline
+    from hf_vqgen.pipelines import hub_resolution
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # the repository, where pretrained/ exists
+    monkeypatch.setattr(hub_resolution, "snapshot_download", lambda **kwargs: pytest.fail("sent to the Hub"))
+    with pytest.raises(ValueError, match="does not exist.*pipeline folder or a Hub model id"):
+        load_pipeline(name)
