@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pipeline", required=True, help="Pipeline folder or Hub repo id.")
     parser.add_argument("--output_dir", default="samples")
     parser.add_argument("--samples_per_class", type=int, default=8)
+    parser.add_argument("--classes_per_row", type=int, default=1,
+                        help="Consecutive classes sharing a grid row (3 for emoji: a category's three styles).")  # fmt: skip
     # sampling settings: None = the defaults saved with the pipeline (`pipeline.sampling_defaults`)
     parser.add_argument("--guidance_scale", type=float, default=None)
     parser.add_argument("--temperature", type=float, default=None)
@@ -109,20 +111,23 @@ def main(args: argparse.Namespace) -> dict[str, Path]:
         )
     layout, written = pipeline.layout, {}
 
-    # 1. a grid: one row per class (or 8 rows unconditionally)
+    # 1. a grid: one row per class, or per `--classes_per_row` consecutive classes (or 8 rows unconditionally)
+    if layout.num_classes and layout.num_classes % args.classes_per_row:
+        raise ValueError(f"--classes_per_row {args.classes_per_row} does not divide the {layout.num_classes} classes.")
     rows = layout.num_classes or 8
     labels = torch.arange(rows).repeat_interleave(args.samples_per_class) if layout.num_classes else None
+    columns = args.samples_per_class * (args.classes_per_row if layout.num_classes else 1)
     generator = torch.Generator(device=pipeline.device).manual_seed(args.seed)
     extra = {"return_intermediates": True} if args.gif else {}
     samples = pipeline(rows * args.samples_per_class, class_labels=labels, generator=generator,
                        output_type="pil" if args.gif else "pt", **sampling, **extra)  # fmt: skip
     written["grid"] = output_dir / "samples.png"
     if args.gif:
-        pil_grid(samples.images, columns=args.samples_per_class).save(written["grid"])
+        pil_grid(samples.images, columns=columns).save(written["grid"])
         written["gif"], written["strip"] = output_dir / "reverse_process.gif", output_dir / "reverse_process.png"
-        export_reverse_process(samples.intermediates, written["gif"], written["strip"], columns=args.samples_per_class)
+        export_reverse_process(samples.intermediates, written["gif"], written["strip"], columns=columns)
     else:
-        image_grid(samples.images * 2 - 1, columns=args.samples_per_class).save(written["grid"])
+        image_grid(samples.images * 2 - 1, columns=columns).save(written["grid"])
 
     # 2. completions of test images from their top token rows
     if args.num_completions:
