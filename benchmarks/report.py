@@ -652,7 +652,7 @@ def build(results: Path) -> list[str]:
     report = load(results, "scaling_curve")
     if report is not None:
         sections += scaling_section(report, results / "scaling_curve.png") + [""]
-    for name in ("metric_calibration_shape", "metric_calibration"):
+    for name in ("metric_calibration_shape", "metric_calibration_global_2k", "metric_calibration"):
         calibration = load(results, name)
         if calibration is not None:
             sections += calibration_section(calibration, name) + [""]
