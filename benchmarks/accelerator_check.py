@@ -77,6 +77,7 @@ from diffusers.optimization import get_scheduler
 from hf_vqgen import VQGenPipeline, VQVAEModel
 from hf_vqgen.emoji import EMOJI, EMOJI_FEATURES
 from hf_vqgen.training import VQGANLoss, VQGANLossConfig
+from hf_vqgen.training.arguments import recipe_flags
 from hf_vqgen.training.loop import backward_and_step
 from hf_vqgen.training.prior_batches import PRIOR_ADAM_BETAS, weight_decay_groups
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, PriorConfig
@@ -138,16 +139,7 @@ class Recipe:
     """A recipe file's flags over the scripts' `defaults`, then `overrides`."""
 
     def __init__(self, path: Path, defaults: dict, overrides: dict | None = None):
-        self.path, self.values, flag = path, dict(defaults), None
-        for token in (t for line in path.read_text().splitlines() for t in line.split("#", 1)[0].split()):
-            if token.startswith("--"):
-                flag = token[2:]
-                self.values[flag] = True  # a switch, unless values follow
-            elif flag is None:
-                raise ValueError(f"{relative(path)}: {token!r} comes before any --flag.")
-            else:
-                self.values[flag] = [*self.values[flag], token] if isinstance(self.values[flag], list) else [token]
-        self.values.update(overrides or {})
+        self.path, self.values = path, {**defaults, **recipe_flags(path), **(overrides or {})}
 
     def get(self, name: str, kind: type = str):
         if name not in self.values:

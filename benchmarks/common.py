@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from hf_vqgen.evaluation import command_line
+from hf_vqgen.training.arguments import recipe_flags
 from hf_vqgen.utils import peak_rss_mib, portable_path, reset_peak_rss, rss_mib  # noqa: F401 (scripts import them from here)
 
 
@@ -114,13 +115,10 @@ def dataset_arguments(tokenizer_dir: str | os.PathLike, scoring: bool = False) -
 
 
 def recipe_values(recipe: str | os.PathLike, flag: str) -> list[str]:
-    """The values a recipe file (`--flag value ...` lines, `#` comments) gives `flag`, e.g. the prior recipe's
-    `--label_columns`, which the tokens must be encoded with; [] when it does not set it."""
-    words = [word for line in Path(recipe).read_text().splitlines() for word in line.split("#", 1)[0].split()]
-    if flag not in words:
-        return []
-    values = words[words.index(flag) + 1 :]
-    return values[: next((i for i, word in enumerate(values) if word.startswith("--")), len(values))]
+    """The values a recipe file gives `flag` (e.g. the prior recipe's `--label_columns`, which the tokens must be
+    encoded with); [] when it does not set it."""
+    values = recipe_flags(recipe).get(flag.removeprefix("--"), [])
+    return values if isinstance(values, list) else []
 
 
 # results files

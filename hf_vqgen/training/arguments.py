@@ -13,6 +13,23 @@ def _recipe_line_to_args(line: str) -> list[str]:
     return line.split("#", 1)[0].split()
 
 
+def recipe_flags(path) -> dict[str, list[str] | bool]:
+    """A recipe file read as the scripts read it (`@recipe.args`): `{flag: [values]}`, `True` for a bare switch.
+    The one parser of recipes: the benchmarks read them through it too."""
+    flags, flag = {}, None
+    with open(path) as file:
+        words = [word for line in file for word in _recipe_line_to_args(line)]
+    for word in words:
+        if word.startswith("--"):
+            flag = word[2:]
+            flags[flag] = True  # a switch, unless values follow
+        elif flag is None:
+            raise ValueError(f"{path}: {word!r} comes before any --flag.")
+        else:
+            flags[flag] = [*flags[flag], word] if isinstance(flags[flag], list) else [word]
+    return flags
+
+
 def recipe_parser(description: str | None) -> argparse.ArgumentParser:
     """An `ArgumentParser` that also reads `@file` recipes (later arguments override the file's)."""
     parser = argparse.ArgumentParser(
