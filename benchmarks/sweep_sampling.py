@@ -39,7 +39,11 @@ def parse_setting(text: str) -> dict:
         name, _, value = part.partition("=")
         if not value:
             raise SystemExit(f"--settings: {part!r} is not name=value")
-        number = float(value)
+        try:
+            number = float(value)
+        except ValueError:  # a word, e.g. guidance_schedule=linear
+            setting[name.strip()] = value.strip()
+            continue
         setting[name.strip()] = int(number) if number.is_integer() and "." not in value else number
     return setting
 

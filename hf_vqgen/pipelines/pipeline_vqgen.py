@@ -14,6 +14,16 @@ from .autoregressive_sampling import build_input_ids, next_tokens, sample_with_c
 from .token_pipeline import TokenImagePipeline, VQGenPipelineOutput, check_tokenizer_identity
 
 
+GUIDANCE_SCHEDULES = ("constant", "linear")
+
+
+def scheduled_guidance(guidance_scale: float, schedule: str, position: int, num_tokens: int) -> float:
+    """The guidance scale at the `position`-th of `num_tokens` sampled tokens."""
+    if schedule == "linear":
+        return 1.0 + (guidance_scale - 1.0) * (position + 1) / num_tokens
+    return guidance_scale
+
+
 class VQGenPipeline(TokenImagePipeline):
     r"""
     Sample images by drawing codebook ids from an autoregressive GPT-2 prior (KV-cached, only codes are ever
@@ -34,7 +44,13 @@ class VQGenPipeline(TokenImagePipeline):
     """
 
     model_cpu_offload_seq = "prior->vqvae"
-    builtin_sampling_defaults = {"guidance_scale": 1.0, "temperature": 1.0, "top_k": None, "top_p": None}
+    builtin_sampling_defaults = {
+        "guidance_scale": 1.0,
+        "guidance_schedule": "constant",
+        "temperature": 1.0,
+        "top_k": None,
+        "top_p": None,
+    }
 
     def __init__(self, vqvae: VQVAEModel, prior: GPT2LMHeadModel):
         super().__init__()
@@ -75,6 +91,12 @@ class VQGenPipeline(TokenImagePipeline):
     def check_sampling_values(self, layout, **values) -> None:
         super().check_sampling_values(layout, **values)
         self.check_top_p(values.get("top_p"))
+        self.check_guidance_schedule(values.get("guidance_schedule"))
+
+    @staticmethod
+    def check_guidance_schedule(schedule) -> None:
+        if schedule not in GUIDANCE_SCHEDULES:
+            raise ValueError(f"`guidance_schedule` must be one of {GUIDANCE_SCHEDULES}, got {schedule!r}.")
 
     def prepare_prefix(self, layout, batch_size, prefix_token_ids, image, num_prefix_rows) -> torch.Tensor | None:
         """The given first codes (B, L) in raster order, from `prefix_token_ids` or from encoding `image`."""
@@ -130,6 +152,7 @@ class VQGenPipeline(TokenImagePipeline):
         output_type: str = "pil",
         return_dict: bool = True,
         static_cache: bool = False,
+        guidance_schedule: str | None = None,
     ) -> VQGenPipelineOutput | tuple:
         r"""
         Args:
@@ -141,6 +164,8 @@ class VQGenPipeline(TokenImagePipeline):
             temperature (`float`, *optional*): Softmax temperature; 0 samples greedily.
             top_k (`int`, *optional*): Sample among the k most likely codes only (0: all codes).
             top_p (`float`, *optional*): Nucleus sampling (1: all codes).
+            guidance_schedule (`str`, *optional*): `"constant"` (`guidance_scale` at every token) or `"linear"` (from
+                1 at the first sampled token to `guidance_scale` at the last: free early layout, guided detail).
 
             The four settings above default to the pipeline's `sampling_defaults` (saved with it by
             `set_sampling_defaults`; else guidance 1, temperature 1, no top-k / top-p).
@@ -158,8 +183,14 @@ class VQGenPipeline(TokenImagePipeline):
         layout = self.layout
         guidance_scale_given = guidance_scale is not None
         settings = self.resolve_sampling(
-            guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
+            guidance_scale=guidance_scale,
+            guidance_schedule=guidance_schedule,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
         )
+        guidance_schedule = settings["guidance_schedule"]
+        self.check_guidance_schedule(guidance_schedule)
         guidance_scale, temperature, top_k, top_p = (
             settings[k] for k in ("guidance_scale", "temperature", "top_k", "top_p")
         )
@@ -179,8 +210,14 @@ class VQGenPipeline(TokenImagePipeline):
         num_new = layout.num_tokens - (0 if prefix is None else prefix.shape[1])
         code_mask = layout.code_mask(self.device)
 
+        position = [0]  # tokens sampled so far, for the guidance schedule
+
         def step(logits: torch.Tensor) -> torch.Tensor:
-            return next_tokens(logits, code_mask, guidance_scale, temperature, top_k, top_p, generator)
+            scale = scheduled_guidance(guidance_scale, guidance_schedule, position[0], num_new)
+            position[0] += 1
+            if guided and scale == 1.0:  # an unguided step of a guided run: the conditional rows only
+                logits = logits.chunk(2)[0]
+            return next_tokens(logits, code_mask, scale, temperature, top_k, top_p, generator)
 
         # 2. sample the remaining codes with the KV cache
         compiled = getattr(self, "_compiled_prior", None)

@@ -78,3 +78,28 @@ def test_a_pipeline_shared_by_two_threads_gives_what_sequential_calls_give(build
             thread.join()
         assert not errors
         assert all(torch.equal(got, want) for got, want in zip(results, expected))
+
+
+def test_a_linear_guidance_schedule_ramps_from_one_to_the_scale():
+    from hf_vqgen.pipelines.pipeline_vqgen import scheduled_guidance
+
+    assert [scheduled_guidance(3.0, "linear", i, 4) for i in range(4)] == [1.5, 2.0, 2.5, 3.0]
+    assert scheduled_guidance(3.0, "constant", 0, 4) == 3.0
+    pipeline = tiny_ar()
+    kwargs = {
+        "batch_size": 3,
+        "class_labels": [0, 1, 2],
+        "output_type": "token_ids",
+        "guidance_scale": 200.0,
+    }  # large: a random prior barely tells classes apart
+    constant = pipeline(generator=_seeded(), **kwargs).token_ids
+    linear = pipeline(generator=_seeded(), guidance_schedule="linear", **kwargs).token_ids
+    assert not torch.equal(constant, linear)
+    # a schedule whose first step is unguided (scale 1) still samples one row per image
+    assert pipeline(
+        generator=_seeded(), guidance_schedule="linear", **{**kwargs, "guidance_scale": 1.0 + 1e-9}
+    ).token_ids.shape == (3, 4, 4)
+    with pytest.raises(ValueError, match="guidance_schedule"):
+        pipeline(generator=_seeded(), guidance_schedule="cosine", **kwargs)
+    pipeline.set_sampling_defaults(guidance_schedule="linear")
+    assert torch.equal(pipeline(generator=_seeded(), **kwargs).token_ids, linear)
