@@ -55,7 +55,7 @@ from hf_vqgen.feature_extractors import (
 )
 from hf_vqgen.image_utils import image_grid, reconstruction_grid
 from hf_vqgen.metrics import heldout_bits_per_token
-from hf_vqgen.model_cards import CONTEXT_FILE, update_model_card
+from hf_vqgen.model_cards import CONTEXT_FILE, recorded_data_source, update_model_card
 
 
 # a classifier trained on each dataset with examples/train_feature_extractor.py ships here, one folder per dataset
@@ -78,7 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     source.add_argument("--tokenizer", help="Folder of a saved VQVAEModel.")
     source.add_argument("--images_npy", help="A .npy array of images from any generator.")
-    parser.add_argument("--dataset_name", default="fashion_mnist")
+    parser.add_argument("--dataset_name", default=None,
+                        help="The reference data (default: what --pipeline / --tokenizer recorded it was trained on).")  # fmt: skip
     parser.add_argument("--split", default="test", help="Reference split.")
     parser.add_argument(
         "--label_columns",
@@ -113,6 +114,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--update_card", action="store_true", help="Add the metrics to the model card of --pipeline / --tokenizer."
     )
     args = parser.parse_args(argv)
+    if args.dataset_name is None:  # the data the scored model recorded, never a default it did not use
+        recorded = [recorded_data_source(p) for p in (args.pipeline, args.tokenizer) if p and Path(p).is_dir()]
+        args.dataset_name = next((r for r in recorded if r), None)
+        if args.dataset_name is None:
+            parser.error("pass --dataset_name: the reference images (nothing scored here records its training data)")
     if args.feature_extractor is None:
         default = ASSETS / f"{args.dataset_name}_classifier"
         if not default.is_dir():

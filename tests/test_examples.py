@@ -194,6 +194,8 @@ def test_evaluate_images_npy(tmp_path, fake_fashion_mnist, classifier_dir, layou
             [
                 "--images_npy",
                 str(tmp_path / "images.npy"),
+                "--dataset_name",
+                "fashion_mnist",
                 "--feature_extractor",
                 str(classifier_dir),
                 "--output_dir",
@@ -219,6 +221,8 @@ def test_evaluate_memorisation_finds_copied_training_images(tmp_path, fake_fashi
             [
                 "--images_npy",
                 str(tmp_path / "copies.npy"),
+                "--dataset_name",
+                "fashion_mnist",
                 "--feature_extractor",
                 str(classifier_dir),
                 "--output_dir",
@@ -235,7 +239,8 @@ def test_evaluate_memorisation_finds_copied_training_images(tmp_path, fake_fashi
 
 def test_evaluate_rejects_bad_npy(tmp_path, classifier_dir):
     np.save(tmp_path / "bad.npy", np.full((4, 1, 28, 28), 2.0, dtype=np.float32))
-    args = evaluate.parse_args(["--images_npy", str(tmp_path / "bad.npy"), "--feature_extractor", str(classifier_dir),
+    args = evaluate.parse_args(["--images_npy", str(tmp_path / "bad.npy"), "--dataset_name", "fashion_mnist",
+                                "--feature_extractor", str(classifier_dir),
                                 "--output_dir", str(tmp_path / "eval")])  # fmt: skip
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         evaluate.main(args)
