@@ -36,34 +36,34 @@ from .pixels import RESIZE_MODES, PixelTransform  # noqa: F401 (re-exported: `fr
 logger = logging.getLogger(__name__)
 
 
-def _is_readable(example: dict) -> bool:
+def _unreadable_reason(example: dict) -> str:
+    """ "" for a file that decodes whole, else why not, in words (a size limit is not "unreadable")."""
     image = example["image"]
     try:
         with Image.open(io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]) as opened:
             opened.load()  # decodes every pixel: catches truncated files, not just bad headers
-        return True
-    except Exception:  # any decoding failure means the file is unusable
-        return False
+        return ""
+    except Image.DecompressionBombError as error:
+        return f"larger than Pillow's size limit ({error})"
+    except (OSError, SyntaxError, ValueError) as error:  # truncated, not an image, a format Pillow cannot decode
+        return f"{type(error).__name__}: {error}"
+    except Exception as error:  # noqa: BLE001 - any other decoder failure also makes the file unusable
+        return f"{type(error).__name__}: {error}"
 
 
 def _drop_unreadable(dataset: datasets.Dataset) -> datasets.Dataset:
     raw = dataset.cast_column("image", datasets.Image(decode=False))
-    flags = np.asarray(
-        raw.map(
-            lambda example: {"readable": _is_readable(example)},
-            remove_columns=raw.column_names,
-            desc="Checking images",
-        )["readable"],
-        dtype=bool,
-    )
-    if not flags.all():
-        bad = np.flatnonzero(~flags)
-        paths = [raw[int(i)]["image"].get("path") or f"row {i}" for i in bad[:5]]
-        more = f", ... ({len(bad)} in all)" if len(bad) > 5 else ""
-        logger.warning(
-            "Skipped %d unreadable or truncated image file(s) of %d: %s%s.", len(bad), len(raw), ", ".join(paths), more
-        )
-        raw = raw.select(np.flatnonzero(flags))
+    reasons = raw.map(
+        lambda example: {"reason": _unreadable_reason(example)},
+        remove_columns=raw.column_names,
+        desc="Checking images",
+    )["reason"]
+    bad = [i for i, reason in enumerate(reasons) if reason]
+    if bad:
+        listed = "; ".join(f"{raw[i]['image'].get('path') or f'row {i}'} ({reasons[i]})" for i in bad[:5])
+        more = f"; ... ({len(bad)} in all)" if len(bad) > 5 else ""
+        logger.warning("Skipped %d of %d image file(s) that cannot be used: %s%s.", len(bad), len(raw), listed, more)
+        raw = raw.select([i for i, reason in enumerate(reasons) if not reason])
     return raw.cast_column("image", datasets.Image())
 
 

@@ -57,12 +57,23 @@ def test_imagefolder_keeps_splits_and_labels(tmp_path):
     assert sorted(set(train["label"])) == [0, 1]
 
 
+def test_an_image_over_the_size_limit_is_named_as_such_not_unreadable(tmp_path, caplog, monkeypatch):
+    _write_image_folder(tmp_path)
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # every test image is now "too large"
+    with caplog.at_level(logging.WARNING, logger="hf_vqgen.data"), pytest.raises(ValueError, match="no readable"):
+        load_image_dataset(str(tmp_path), split="train")
+    assert "larger than Pillow's size limit" in caplog.text
+
+
 def test_unreadable_and_truncated_files_are_skipped_and_counted(tmp_path, caplog):
     _write_image_folder(tmp_path, corrupt=1, truncated=1)
     with caplog.at_level(logging.WARNING, logger="hf_vqgen.data"):
         train = load_image_dataset(str(tmp_path), split="train")
     assert len(train) == 6
-    assert "Skipped 2 unreadable or truncated image file(s) of 8" in caplog.text
+    assert "Skipped 2 of 8 image file(s) that cannot be used" in caplog.text
+    assert "UnidentifiedImageError" in caplog.text and "truncated" in caplog.text  # each file with its own reason
     # every remaining row decodes and transforms
     rows = with_pixel_values(train, PixelTransform(16, 3))
     assert all(rows[i]["pixel_values"].shape == (3, 16, 16) for i in range(len(rows)))
