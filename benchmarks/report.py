@@ -527,8 +527,8 @@ def sampling_sweep_section(report: dict) -> list[str]:
             _agreement(row, SHAPE, "accuracy_label"), number(row["images_per_second"], 1),
         ])  # fmt: skip
     header = (
-        "| pipeline | sampling | n | FID (shape) | recognisability | share ≥ 0.5 | FID (global) | category (global) "
-        "| category × style (global) | category (shape heads) | img/s |"
+        "pipeline | sampling | n | FID (shape) | recognisability | share ≥ 0.5 | FID (global) | category (global) "
+        "| category × style (global) | category (shape heads) | img/s"
     )
     return [
         "## Sampling settings in both feature spaces",
@@ -553,8 +553,7 @@ def scaling_section(report: dict, figure: Path) -> list[str]:
     ]  # fmt: skip
     plot_scaling(report["rows"], figure)
     header = (
-        "| run | step | training minutes | n | FID (shape) | recognisability | FID (global) | category | "
-        "category × style |"
+        "run | step | training minutes | n | FID (shape) | recognisability | FID (global) | category | category × style"
     )
     return [
         "## Quality vs training minutes",
