@@ -552,9 +552,7 @@ def scaling_section(report: dict, figure: Path) -> list[str]:
         for row in sorted(report["rows"], key=lambda r: (r["run"], r["step"]))
     ]  # fmt: skip
     plot_scaling(report["rows"], figure)
-    header = (
-        "run | step | training minutes | n | FID (shape) | recognisability | FID (global) | category | category × style"
-    )
+    header = "run | step | training minutes | n | FID (shape) | recognisability | FID (global) | category | category × style"
     return [
         "## Quality vs training minutes",
         "",

@@ -50,6 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "folder was written (wall clock of this machine, waits included).")  # fmt: skip
     parser.add_argument("--steps", type=int, nargs="+", default=None, help="Only these checkpoints (default: all).")
     parser.add_argument("--final", action="store_true", help="Also score the run's exported pipeline (its last step).")
+    parser.add_argument(
+        "--final_minutes",
+        type=float,
+        default=None,
+        help="With --final, for a pipeline without eval_results.json: its training minutes.",
+    )
+    parser.add_argument("--final_steps", type=int, default=None, help="With --final_minutes: its training steps.")
     parser.add_argument("--label", required=True, help="The run's name in the curve.")
     parser.add_argument("--num_samples", type=int, default=1000)
     parser.add_argument("--batch_size", type=int, default=100)
@@ -62,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if finished.is_file() and args.started_at is None:
         results = json.loads(finished.read_text())
         args.minutes_per_step = results["train_minutes"] / results["train_steps"]
-    if args.minutes_per_step is None and args.started_at is None:
+    if args.minutes_per_step is None and args.started_at is None and args.final_minutes is None:
         parser.error("the run has not finished: pass --minutes_per_step (from its log) or --started_at")
     return args
 
@@ -106,8 +113,11 @@ def main() -> None:
     for step, checkpoint in points:
         if step is None:  # the exported pipeline: its own record says how long it trained
             pipeline = VQGenPipeline.from_pretrained(args.run)
-            record = json.loads((args.run / "eval_results.json").read_text())
-            step, minutes = record["train_steps"], record["train_minutes"]
+            if args.final_minutes is not None:
+                step, minutes = args.final_steps, args.final_minutes
+            else:
+                record = json.loads((args.run / "eval_results.json").read_text())
+                step, minutes = record["train_steps"], record["train_minutes"]
         else:
             pipeline = checkpoint_pipeline(base, checkpoint, args)
             minutes = checkpoint_minutes(checkpoint, step, args)
