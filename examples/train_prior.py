@@ -40,7 +40,7 @@ from hf_vqgen.data import (
     validate_token_dataset,
 )
 from hf_vqgen.image_utils import image_grid
-from hf_vqgen.model_cards import model_facts, recorded_data_source, training_context, write_model_card
+from hf_vqgen.model_cards import card_command, model_facts, recorded_data_source, training_context, write_model_card
 from hf_vqgen.pipelines.token_pipeline import TOKENIZER_HASH_KEY
 from hf_vqgen.publishing import check_hub_access, push_or_explain
 from hf_vqgen.training import init_trackers, load_checkpoint, resolve_resume_checkpoint, save_checkpoint
@@ -417,6 +417,12 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> dict | None:
     return results if accelerator.is_main_process else None
 
 
+def other_kinds_flags(kind) -> set[str]:
+    """Flags that only other prior kinds read (e.g. `--corruption` for an autoregressive prior)."""
+    own = set(type(kind).own_flags)
+    return {flag for other in PRIOR_KINDS.values() for flag in other.own_flags} - own
+
+
 def export_pipeline(args, components: Components, prior: torch.nn.Module, results: dict) -> None:
     """The trained pipeline, its held-out figures, a sample grid and the model card, exported into `--output_dir`
     in one atomic step (a kill never leaves a mixture of two runs there)."""
@@ -424,6 +430,9 @@ def export_pipeline(args, components: Components, prior: torch.nn.Module, result
     evaluator = f"examples/train_prior.py, held-out loss on the {args.eval_split} split"
     facts = model_facts(components.vqvae, components.layout, components.kind.scheduler)
     context = training_context(args.prior_type, "train_prior.py", args, facts, card_metrics, evaluator)
+    for flag in other_kinds_flags(components.kind):  # the card lists only the flags this kind of prior reads
+        context["hyperparameters"].pop(flag, None)
+    context["command"] = card_command(context["hyperparameters"])
     context["training"] = {"legs": results["training_legs"], "total_train_minutes": results["total_train_minutes"]}
     context |= components.kind.card  # the kind's own template, name and tags
 

@@ -50,7 +50,7 @@ def training_context(kind: str, script: str, args, facts: dict, metrics: dict, e
         for key, value in sorted(vars(args).items())
         if value is not None and key not in LOCAL_ARGUMENTS and value is not False
     }
-    command = "accelerate launch " + shlex.join([f"examples/{script}", *_as_argv(hyperparameters)])
+    command = card_command(hyperparameters, script)
     return {
         "kind": kind,
         "repo_id": getattr(args, "hub_model_id", None),
@@ -63,6 +63,11 @@ def training_context(kind: str, script: str, args, facts: dict, metrics: dict, e
         "facts": facts,
         "metrics": {evaluator: metrics},
     }
+
+
+def card_command(hyperparameters: dict, script: str = "train_prior.py") -> str:
+    """The training command a card shows: the script with exactly the recorded hyperparameters."""
+    return "accelerate launch " + shlex.join([f"examples/{script}", *_as_argv(hyperparameters)])
 
 
 def _as_argv(hyperparameters: dict) -> list[str]:

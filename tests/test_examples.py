@@ -497,6 +497,11 @@ def test_train_prior_continues_a_finished_pipeline_as_a_new_leg(tmp_path, tiny_t
         sum(leg["train_minutes"] for leg in results["training_legs"])
     )
     assert "in 2 legs" in (second / "README.md").read_text()
+    hyperparameters = json.loads((second / "model_card.json").read_text())["hyperparameters"]
+    if prior_type == "ar":  # the card lists only the flags this kind reads
+        assert "corruption" not in hyperparameters and "--corruption" not in (second / "README.md").read_text()
+    else:
+        assert hyperparameters["corruption"] == "absorbing"
     with pytest.raises(ValueError, match="--n_embd"):
         train_prior.main(train_prior.parse_args(
             common + ["--output_dir", str(tmp_path / "leg3"), "--init_from", str(first), "--n_embd", "64"]

@@ -52,6 +52,7 @@ class AutoregressivePrior:
 
     # its model card: the template in model_cards/, the name and the Hub tags
     card = {"template": "ar_pipeline.md", "kind_name": "autoregressive pipeline", "tags": []}
+    own_flags = ()  # flags only this kind reads (the card leaves out the other kinds')
 
     scheduler = None
 
@@ -97,6 +98,8 @@ class DiscreteDiffusionPrior:
         "kind_name": "discrete-diffusion pipeline",
         "tags": ["discrete-diffusion"],
     }
+    own_flags = ("corruption", "objective", "schedule", "num_train_timesteps", "extra_corruption", "loss_on",
+                 "num_inference_steps")  # fmt: skip
 
     def __init__(self, config: PriorConfig):
         self.config = config
