@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+from pathlib import Path
 
 from huggingface_hub import HfApi
 
@@ -78,3 +80,39 @@ def push_or_explain(folder: str | os.PathLike, repo_id: str) -> str | None:
             folder, repo_id, type(error).__name__, str(error).splitlines()[0][:200], folder, repo_id,
         )  # fmt: skip
         return None
+
+
+def files_to_upload(folder: str | os.PathLike) -> list[str]:
+    """The files `push_folder_to_hub` would upload from `folder` (relative paths, sorted): everything but
+    `IGNORE_PATTERNS`, as `upload_folder` filters them."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    root = Path(folder)
+    paths = [path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()]
+    return sorted(filter_repo_objects(paths, ignore_patterns=IGNORE_PATTERNS))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m hf_vqgen.publishing FOLDER REPO_ID [--dry_run]`: upload a saved folder, or show what would go up
+    and the card it carries."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("folder")
+    parser.add_argument("repo_id")
+    parser.add_argument("--dry_run", action="store_true", help="List the files and print the card; upload nothing.")
+    args = parser.parse_args(argv)
+    if not Path(args.folder).is_dir():
+        parser.error(f"{args.folder} is not a folder")
+    files = files_to_upload(args.folder)
+    if args.dry_run:
+        size = sum((Path(args.folder) / name).stat().st_size for name in files) / 2**20
+        print(f"Would upload {len(files)} files ({size:.1f} MiB) to {args.repo_id}:")
+        print("\n".join(f"  {name}" for name in files))
+        card = Path(args.folder) / "README.md"
+        print(card.read_text() if card.is_file() else "(no README.md: the repo would have no model card)")
+        return
+    check_hub_access(args.repo_id)
+    print(push_folder_to_hub(args.folder, args.repo_id))
+
+
+if __name__ == "__main__":
+    main()

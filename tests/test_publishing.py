@@ -134,3 +134,16 @@ def test_a_failed_upload_names_the_saved_folder_and_the_retry(tmp_path, monkeypa
     monkeypatch.setattr(hub, "push_folder_to_hub", failing)
     assert hub.push_or_explain(tmp_path, "user/model") is None
     assert str(tmp_path) in caplog.text and "push_folder_to_hub(" in caplog.text
+
+
+def test_a_dry_run_lists_what_would_go_up_and_prints_the_card(tmp_path, capsys):
+    folder = tmp_path / "run"
+    tiny_pipeline().save_pretrained(folder)
+    (folder / "README.md").write_text("---\nlibrary_name: hf_vqgen\n---\n# card")
+    (folder / "checkpoint-2").mkdir()
+    (folder / "checkpoint-2" / "optimizer.bin").write_bytes(b"state")
+    (folder / "run_config.json").write_text("{}")
+    hub.main([str(folder), "user/model", "--dry_run"])
+    out = capsys.readouterr().out
+    assert "model_index.json" in out and "# card" in out
+    assert "checkpoint-2" not in out and "run_config.json" not in out  # training state stays local
