@@ -64,15 +64,17 @@ demo-shipped: $(VENV)/.installed-dev
 	@echo "      rows below) and reverse_process.gif / reverse_process.png (the reverse diffusion, step by step)"
 	@if [ -f $(SHIPPED)/emoji-ar/model_index.json ] && [ -f $(SHIPPED)/emoji-diffusion/model_index.json ]; then $(MAKE) --no-print-directory demo-emoji; fi
 
-# The emoji pipelines (64x64 RGB, 16x16 tokens, category x style): completes the test images shipped with them, so
-# the emoji data is not needed; the reverse diffusion also at a low and a high temperature.
+# The emoji pipelines (64x64 RGB, 16x16 tokens, category x style), sampled with the settings saved with them: completes
+# the test images shipped with them, so the emoji data is not needed; the reverse diffusion also at a low and a high
+# temperature.
 demo-emoji: $(VENV)/.installed-dev
 	$(BIN)/python examples/sample.py --pipeline $(SHIPPED)/emoji-ar --output_dir $(OUTPUTS)/emoji-ar \
-		--samples_per_class 2 --guidance_scale 1.5 --images_dir $(SHIPPED)/emoji-ar/test_images
+		--samples_per_class 2 --classes_per_row 3 --images_dir $(SHIPPED)/emoji-ar/test_images
 	$(BIN)/python examples/sample.py --pipeline $(SHIPPED)/emoji-diffusion --output_dir $(OUTPUTS)/emoji-diffusion \
-		--samples_per_class 2 --num_inference_steps 16 --guidance_scale 2 --gif --strip_temperatures 0.5 2 \
+		--samples_per_class 2 --classes_per_row 3 --gif --strip_temperatures 0.5 2 \
 		--images_dir $(SHIPPED)/emoji-ar/test_images
-	@echo "Wrote $(OUTPUTS)/emoji-ar/ and $(OUTPUTS)/emoji-diffusion/: samples.png (one row per category x style),"
+	@echo "Wrote $(OUTPUTS)/emoji-ar/ and $(OUTPUTS)/emoji-diffusion/ with each pipeline's saved sampling defaults:"
+	@echo "      samples.png (one row per category, its three styles side by side),"
 	@echo "      completions.png (from the first 4 and 8 of 16 token rows), reverse_process_t0.5.png / _t2.png and the GIF"
 
 demo-train: $(VENV)/.installed-dev fashion-mnist
