@@ -22,12 +22,13 @@ from hf_vqgen.training.export import export_atomically
 
 
 def parse_value(text: str):
+    """A number where the text is one (ints stay ints), else the word itself (e.g. `guidance_schedule=linear`)."""
     for kind in (int, float):
         try:
             return kind(text)
         except ValueError:
             pass
-    raise ValueError(f"{text!r} is not a number")
+    return text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
