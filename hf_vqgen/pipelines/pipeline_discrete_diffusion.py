@@ -218,20 +218,11 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
                 CUDA device that supports bf16, off elsewhere (CPUs without bf16 matrix units run it slower).
         """
         layout = self.layout
-        guidance_scale_given = guidance_scale is not None
-        settings = self.resolve_sampling(
-            guidance_scale=guidance_scale,
-            num_inference_steps=num_inference_steps,
-            temperature=temperature,
-            top_k=top_k,
-        )
-        guidance_scale, num_inference_steps, temperature, top_k = (
-            settings[k] for k in ("guidance_scale", "num_inference_steps", "temperature", "top_k")
-        )
-        top_k = top_k or None  # 0 = no top-k
-        guidance_scale = self.guidance_without_labels(
-            guidance_scale, explicit=guidance_scale_given, labels=class_labels, layout=layout
-        )
+        settings = self.call_settings(
+            layout, class_labels, guidance_scale=guidance_scale, num_inference_steps=num_inference_steps,
+            temperature=temperature, top_k=top_k,
+        )  # fmt: skip
+        guidance_scale, num_inference_steps, temperature, top_k = settings.values()
         # a scheduler of this call's own: its timesteps are per-call state, so a pipeline shared between threads
         # never sees another call's steps
         scheduler = copy.deepcopy(self.scheduler)

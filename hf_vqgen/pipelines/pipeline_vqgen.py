@@ -181,23 +181,12 @@ class VQGenPipeline(TokenImagePipeline):
                 (fixed shapes at every step; the same codes). Always used after `compile_prior()`.
         """
         layout = self.layout
-        guidance_scale_given = guidance_scale is not None
-        settings = self.resolve_sampling(
-            guidance_scale=guidance_scale,
-            guidance_schedule=guidance_schedule,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-        )
-        guidance_schedule = settings["guidance_schedule"]
+        settings = self.call_settings(
+            layout, class_labels, guidance_scale=guidance_scale, guidance_schedule=guidance_schedule,
+            temperature=temperature, top_k=top_k, top_p=top_p,
+        )  # fmt: skip
+        guidance_scale, guidance_schedule, temperature, top_k, top_p = settings.values()
         self.check_guidance_schedule(guidance_schedule)
-        guidance_scale, temperature, top_k, top_p = (
-            settings[k] for k in ("guidance_scale", "temperature", "top_k", "top_p")
-        )
-        top_k = top_k or None  # 0 = no top-k
-        guidance_scale = self.guidance_without_labels(
-            guidance_scale, explicit=guidance_scale_given, labels=class_labels, layout=layout
-        )
         batch_size = self.resolve_batch_size(batch_size, image)
         batch_size = self.check_batch_and_output(batch_size, output_type)
         class_labels = self.prepare_class_labels(class_labels, batch_size, layout)

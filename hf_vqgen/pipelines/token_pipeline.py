@@ -204,6 +204,17 @@ class TokenImagePipeline(DiffusionPipeline):
             )
         return {name: value for name, value in given.items() if name in self.builtin_sampling_defaults}
 
+    def call_settings(self, layout, class_labels, **given) -> dict:
+        """A call's sampling settings: each as given, else the pipeline's default; `top_k=0` means no top-k (None);
+        guidance without class labels follows `guidance_without_labels`."""
+        settings = self.resolve_sampling(**given)
+        settings["top_k"] = settings.get("top_k") or None
+        settings["guidance_scale"] = self.guidance_without_labels(
+            settings["guidance_scale"], explicit=given.get("guidance_scale") is not None, labels=class_labels,
+            layout=layout,
+        )  # fmt: skip
+        return settings
+
     def resolve_sampling(self, **given) -> dict:
         """Each sampling argument as the call gave it, else the pipeline's default."""
         defaults = self.sampling_defaults
