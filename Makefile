@@ -41,7 +41,7 @@ fashion-mnist:
 # Emoji images (Noto Color Emoji, Twemoji, OpenMoji) fetched with `npm pack`, checksummed and rendered once into a
 # `datasets` folder in ~/.cache/hf_vqgen/emoji (or $HF_VQGEN_EMOJI_DIR); `load_image_dataset("emoji")` reads it.
 emoji: $(VENV)/.installed-emoji
-	$(BIN)/python -m hf_vqgen.emoji
+	$(BIN)/python -m hf_vqgen.data.emoji
 
 OUTPUTS ?= outputs
 # Pipelines trained with the README's recipes, shipped in the repository (see pretrained/README.md).

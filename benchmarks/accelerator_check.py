@@ -70,12 +70,13 @@ from common import (
     peak_rss_mib,
     relative,
     reset_peak_rss,
+    time_calls,
     write_report,
 )
 from diffusers.optimization import get_scheduler
 
 from hf_vqgen import VQGenPipeline, VQVAEModel
-from hf_vqgen.emoji import EMOJI, EMOJI_FEATURES
+from hf_vqgen.data.emoji import EMOJI, EMOJI_FEATURES
 from hf_vqgen.training import VQGANLoss, VQGANLossConfig
 from hf_vqgen.training.arguments import recipe_flags
 from hf_vqgen.training.loop import backward_and_step
@@ -407,16 +408,13 @@ def time_sampler(pipeline, kwargs: dict, batch_size: int, args, device) -> dict:
     labels = torch.arange(batch_size, device=device) % num_classes if num_classes else None
     generator = torch.Generator(device=device).manual_seed(args.seed)
 
-    def call() -> float:
-        start = time.perf_counter()
-        pipeline(batch_size, class_labels=labels, generator=generator, output_type="token_ids", **kwargs)
-        synchronize(device)
-        return time.perf_counter() - start
-
     reset_peak_memory(device)
-    first = call()  # warm-up: allocation, kernel choice, compilation
-    latency = min(call() for _ in range(args.repeats))
-    return {"latency_s": latency, "images_per_s": batch_size / latency, "warmup_call_s": first,
+    timing = time_calls(  # the warm-up call allocates, picks kernels, compiles
+        lambda: pipeline(batch_size, class_labels=labels, generator=generator, output_type="token_ids", **kwargs),
+        args.repeats,
+        synchronize=lambda: synchronize(device),
+    )
+    return {"latency_s": timing.median, "images_per_s": batch_size / timing.median, "warmup_call_s": timing.warmup_s,
             "peak_memory_mib": peak_memory_mib(device)}  # fmt: skip
 
 

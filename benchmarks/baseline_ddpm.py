@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from hf_vqgen import VQVAEModel
 from hf_vqgen.evaluation import score_images
-from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
+from hf_vqgen.evaluation.features import load_feature_extractor, load_split_images
 from hf_vqgen.image_utils import image_grid
 
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, RUNS, machine, write_report
+from common import RESULTS, RUNS, machine, time_calls, write_report
 from transformers import GPT2LMHeadModel
 
 from hf_vqgen import TokenLayout
@@ -39,13 +38,7 @@ def time_sampler(sampler, prior, layout: TokenLayout, batch_size: int, guidance_
     def step(logits):
         return next_tokens(logits, mask, guidance_scale, 1.0, None, None, generator)
 
-    sampler(prior, input_ids, layout.num_tokens, step)  # warm-up
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        sampler(prior, input_ids, layout.num_tokens, step)
-        seconds.append(time.perf_counter() - start)
-    return sorted(seconds)[len(seconds) // 2]
+    return time_calls(lambda: sampler(prior, input_ids, layout.num_tokens, step), repeats).median
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, machine, relative, write_report
+from common import RESULTS, machine, relative, time_calls, write_report
 
 from hf_vqgen import load_pipeline
 
@@ -32,16 +32,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def timed(pipeline, batch_size: int, repeats: int, **kwargs) -> tuple[float, torch.Tensor]:
-    """Best wall time of `repeats` calls after one warm-up call, and the codes of seed 0."""
+    """Median wall time of `repeats` calls after one warm-up call, and the codes of seed 0."""
     labels = (torch.arange(batch_size) % pipeline.layout.num_classes).tolist() if pipeline.layout.num_classes else None
     call = {"batch_size": batch_size, "class_labels": labels, "output_type": "token_ids", **kwargs}
     codes = pipeline(generator=torch.Generator().manual_seed(0), **call).token_ids  # warm-up (and compilation)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        pipeline(generator=torch.Generator().manual_seed(0), **call)
-        best = min(best, time.perf_counter() - start)
-    return best, codes
+    timing = time_calls(lambda: pipeline(generator=torch.Generator().manual_seed(0), **call), repeats, warmups=0)
+    return timing.median, codes
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ Run it alone, under OpenMP's default wait policy (see bench_ar_sampling.py).
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
@@ -33,12 +32,13 @@ from common import (
     read_json,
     relative,
     run_script,
+    time_calls,
     training_record,
     write_report,
 )
 
 from hf_vqgen import DiscreteDiffusionPipeline, load_pipeline
-from hf_vqgen.evaluation import command_line
+from hf_vqgen.utils import command_line
 
 
 EVALUATION_SETTINGS = ("dataset_name", "split", "feature_extractor", "seed", "temperature", "batch_size")
@@ -75,13 +75,11 @@ def sampling_speed(pipeline, batch_size: int, repeats: int, **kwargs) -> float:
     num_classes = pipeline.layout.num_classes
     labels = (torch.arange(batch_size) % num_classes).tolist() if num_classes else None
     generator = torch.Generator().manual_seed(0)
-    pipeline(batch_size, class_labels=labels, generator=generator, output_type="token_ids", **kwargs)
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        pipeline(batch_size, class_labels=labels, generator=generator, output_type="token_ids", **kwargs)
-        seconds.append(time.perf_counter() - start)
-    return batch_size / sorted(seconds)[len(seconds) // 2]
+    timing = time_calls(
+        lambda: pipeline(batch_size, class_labels=labels, generator=generator, output_type="token_ids", **kwargs),
+        repeats,
+    )
+    return batch_size / timing.median
 
 
 def time_row(row: dict) -> None:

@@ -35,6 +35,7 @@ from common import (
     relative,
     reset_peak_rss,
     rss_mib,
+    time_calls,
     write_report,
 )
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
@@ -75,32 +76,21 @@ class Deadline:
 def matmul_peak(size: int, repeats: int = 5) -> float:
     """GFLOP/s of the best of `repeats` fp32 (size, size) @ (size, size) products at the current thread count."""
     a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)  # warm-up
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        seconds.append(time.perf_counter() - start)
-    return 2 * size**3 / min(seconds) / 1e9
+    return 2 * size**3 / time_calls(lambda: torch.mm(a, b), repeats).best / 1e9  # a peak: the best call
 
 
 def measure(call, batch_size: int, repeats: int, budget_s: float | None, deadline: Deadline) -> dict:
-    """Latency (best of `repeats` after a warm-up), images/s, peak RSS and FLOPs of `call()` (sampling `batch_size`
+    """Latency (median of `repeats` after a warm-up), images/s, peak RSS and FLOPs of `call()` (sampling `batch_size`
     images); `budget_s` bounds all of it when `call` checks `deadline`."""
     deadline.at = time.perf_counter() + budget_s if budget_s is not None else math.inf
     before = rss_mib()
     reset_peak_rss()
-    call()  # warm-up: first calls allocate and pick kernels
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - start)
+    timing = time_calls(call, repeats)  # one warm-up: first calls allocate and pick kernels
     peak = peak_rss_mib()
     with FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS) as counter:
         call()
     deadline.at = math.inf
-    latency, gflop = min(seconds), counter.get_total_flops() / 1e9
+    latency, gflop = timing.median, counter.get_total_flops() / 1e9
     return {
         "latency_s": latency,
         "images_per_s": batch_size / latency,

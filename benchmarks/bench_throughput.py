@@ -12,25 +12,18 @@ benchmarks/results/throughput.json and throughput.png (images/s vs batch size).
 from __future__ import annotations
 
 import argparse
-import time
 from functools import partial
 from pathlib import Path
 
 import torch
-from common import RESULTS, RUNS, machine, training_record, write_report
+from common import RESULTS, RUNS, machine, time_calls, training_record, write_report
 
 from hf_vqgen import VQVAEModel
 
 
 def timed(fn, repeats: int) -> float:
     """Median seconds of `repeats` calls after two warm-up calls (the allocator's first steps are slow)."""
-    fn(), fn()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        seconds.append(time.perf_counter() - start)
-    return sorted(seconds)[len(seconds) // 2]
+    return time_calls(fn, repeats, warmups=2).median
 
 
 def random_images(model: VQVAEModel, batch_size: int) -> torch.Tensor:

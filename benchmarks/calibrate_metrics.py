@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from common import RESULTS, RUNS, calibration_table, dataset_arguments, machine, portable_path, write_report
 
 from hf_vqgen import VQVAEModel
-from hf_vqgen.evaluation import reconstruct_images, score_images
-from hf_vqgen.feature_extractors import load_feature_extractor, load_split_images
+from hf_vqgen.evaluation import evaluate_tokenizer, score_images
+from hf_vqgen.evaluation.features import load_feature_extractor, load_split_images
 
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -92,7 +92,9 @@ def candidate_sets(train: torch.Tensor, test: torch.Tensor, tokenizer=None) -> d
         sets["train, 16-px patches shuffled"] = patch_shuffle(train, 16, generator)
     if tokenizer is not None:
         with torch.no_grad():
-            sets["train, the tokenizer's reconstructions"] = reconstruct_images(tokenizer, train, batch_size=256)[0]
+            sets["train, the tokenizer's reconstructions"] = evaluate_tokenizer(
+                tokenizer, train.split(256), keep_reconstructions=True
+            )[0]
     return sets
 
 

@@ -1,5 +1,6 @@
-"""What the benchmark scripts share: the machine a figure was measured on, the process's memory high-water mark, the
-AR / diffusion crossover batch size, the example scripts run as commands, what a saved run says about itself, and
+"""What the benchmark scripts share: the machine a figure was measured on, how a call is timed (`time_calls`, the one
+timing loop every speed figure comes from), the process's memory high-water mark, the AR / diffusion crossover batch
+size, the example scripts run as commands, what a saved run says about itself, and
 results files that name what they scored, with which settings, by which command.
 
 Imported as `from common import ...`: `python benchmarks/<script>.py` puts this folder on `sys.path` by itself.
@@ -10,15 +11,18 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from hf_vqgen.evaluation import command_line
 from hf_vqgen.training.arguments import recipe_flags
-from hf_vqgen.utils import peak_rss_mib, portable_path, reset_peak_rss, rss_mib  # noqa: F401 (scripts import them from here)
+from hf_vqgen.utils import command_line, peak_rss_mib, portable_path, reset_peak_rss, rss_mib  # noqa: F401 (scripts import them from here)
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +47,46 @@ def machine() -> dict:
         "torch": torch.__version__,
         "python": sys.version,
     }
+
+
+# timing
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall seconds of the timed calls of `time_calls` and of its first warm-up call."""
+
+    seconds: tuple[float, ...]
+    warmup_s: float
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def time_calls(
+    fn: Callable[[], object], repeats: int, warmups: int = 1, synchronize: Callable[[], None] | None = None
+) -> Timing:
+    """Time `repeats` calls of `fn` after `warmups` untimed ones (first calls allocate, pick kernels and compile).
+    `synchronize` (e.g. `torch.cuda.synchronize`) runs after every call, inside the timed span, so that queued
+    device work is counted. Speed figures report the median: on shared machines the best is luck and the mean is
+    dominated by the odd stall."""
+    if repeats < 1 or warmups < 0:
+        raise ValueError(f"`repeats` must be >= 1 and `warmups` >= 0, got {repeats} and {warmups}.")
+    sync = synchronize or (lambda: None)
+
+    def timed_call() -> float:
+        start = time.perf_counter()
+        fn()
+        sync()
+        return time.perf_counter() - start
+
+    warmup_s = [timed_call() for _ in range(warmups)]
+    return Timing(tuple(timed_call() for _ in range(repeats)), warmup_s[0] if warmup_s else float("nan"))
 
 
 # sampling figures

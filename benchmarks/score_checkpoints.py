@@ -27,10 +27,10 @@ from safetensors.torch import load_file
 from transformers import GPT2LMHeadModel
 
 from hf_vqgen import VQGenPipeline, load_image_dataset
-from hf_vqgen.evaluation import command_line, head_agreement, sample_images, score_images
-from hf_vqgen.feature_extractors import load_feature_extractor
+from hf_vqgen.evaluation import head_agreement, sample_images, score_images
+from hf_vqgen.evaluation.features import load_feature_extractor
 from hf_vqgen.training.checkpointing import checkpoint_step, list_checkpoints
-from hf_vqgen.utils import portable_path
+from hf_vqgen.utils import command_line, portable_path
 
 
 ASSETS = Path(__file__).resolve().parent / "assets"

@@ -21,9 +21,9 @@ from pathlib import Path
 from common import RESULTS, ROOT, machine, training_record, write_report
 
 from hf_vqgen import DiscreteDiffusionPipeline, DiscreteDiffusionScheduler
-from hf_vqgen.evaluation import command_line, sample_images, score_images
-from hf_vqgen.feature_extractors import load_feature_extractor
-from hf_vqgen.utils import portable_path
+from hf_vqgen.evaluation import sample_images, score_images
+from hf_vqgen.evaluation.features import load_feature_extractor
+from hf_vqgen.utils import command_line, portable_path
 
 
 ASSETS = Path(__file__).resolve().parent / "assets"

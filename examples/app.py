@@ -3,7 +3,7 @@
     python examples/app.py                                       # the shipped pipelines found in pretrained/
     python examples/app.py --pipeline DIR_OR_REPO_ID --pipeline ... --port 7860
 
-Each button calls a plain function of `hf_vqgen.app_functions` (the same ones the tests call); bad input shows a
+Each button calls a plain function of `hf_vqgen.demo.functions` (the same ones the tests call); bad input shows a
 message in the page and the app keeps serving. Needs the `app` extra (`pip install -e ".[app]"`); `make app`.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from hf_vqgen.app_functions import (
+from hf_vqgen.demo.functions import (
     MAX_BATCH_SIZE,
     complete,
     editor_image_and_mask,
@@ -30,7 +30,7 @@ from hf_vqgen.app_functions import (
     reverse_process,
     sample,
 )
-from hf_vqgen.app_loading import DemoInputError, DemoPipeline, load_demo_pipelines
+from hf_vqgen.demo.loading import DemoInputError, DemoPipeline, load_demo_pipelines
 
 
 logger = logging.getLogger("hf_vqgen.app")
@@ -191,7 +191,7 @@ def datasets_of(entries: list[DemoPipeline]) -> dict[str, tuple[DemoPipeline | N
 
 
 def upload_box(elem_id: str) -> gr.File:
-    """An upload field for one image. Uploads go through `hf_vqgen.app_functions.load_image` before any image widget
+    """An upload field for one image. Uploads go through `hf_vqgen.demo.functions.load_image` before any image widget
     sees them, so a file that is no image gets a readable message rather than a failing widget."""
     return gr.File(file_types=["image"], type="filepath", label="...or upload one", height=120, elem_id=elem_id)
 

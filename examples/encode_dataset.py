@@ -8,8 +8,8 @@ Writes a `datasets.DatasetDict` (one entry per split) with `token_ids` (the h*w 
 split across Accelerate processes (the main process writes); `--push_to_hub` uploads it as a dataset repo.
 
 With `--streaming` the images are streamed (a Hub id, or a local folder of Parquet / WebDataset `.tar` shards: see
-`hf_vqgen.streaming`), each process reads its own shards and writes Parquet token shards as it goes
-(`<output_dir>/<split>/tokens-<rank>-<part>.parquet`, see `hf_vqgen.token_shards`), so neither the pixels nor all the
+`hf_vqgen.data.streaming`), each process reads its own shards and writes Parquet token shards as it goes
+(`<output_dir>/<split>/tokens-<rank>-<part>.parquet`, see `hf_vqgen.data.token_shards`), so neither the pixels nor all the
 tokens are ever in memory; at the end the main process assembles them into the same token dataset (rows ordered by
 process, then shard, not by source row: pass `--id_column` to trace them). `--resume` continues a killed run.
 
@@ -32,15 +32,15 @@ from tqdm.auto import tqdm
 
 from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset
 from hf_vqgen.data import TOKENIZER_IDENTITY_FILE, encode_image_dataset, save_token_dataset, tokenizer_identity
-from hf_vqgen.model_cards import recorded_data_source
-from hf_vqgen.streaming import (
+from hf_vqgen.data.streaming import (
     StreamingImages,
     collate_streaming,
     load_streaming_image_dataset,
     split_by_process,
     token_features,
 )
-from hf_vqgen.token_shards import TokenShardWriter, assemble_token_dataset, clear_token_shards, wait_for_files
+from hf_vqgen.data.token_shards import TokenShardWriter, assemble_token_dataset, clear_token_shards, wait_for_files
+from hf_vqgen.model_cards import recorded_data_source
 from hf_vqgen.utils import portable_path
 
 
@@ -163,7 +163,7 @@ def push(args: argparse.Namespace, tokens: datasets.DatasetDict) -> None:
 
 @torch.no_grad()
 def encode_split_streaming(args, accelerator: Accelerator, vqvae: VQVAEModel, split: str, sha256: str) -> None:
-    """This process's shards of `split`, encoded batch by batch into Parquet parts (`hf_vqgen.token_shards`)."""
+    """This process's shards of `split`, encoded batch by batch into Parquet parts (`hf_vqgen.data.token_shards`)."""
     rank, world_size = accelerator.process_index, accelerator.num_processes
     source = load_streaming_image_dataset(
         args.train_data_dir or args.dataset_name, split, args.image_column, args.label_columns[0], args.id_column

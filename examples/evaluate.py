@@ -39,23 +39,22 @@ from hf_vqgen import (
     with_pixel_values,
 )
 from hf_vqgen.evaluation import (
-    command_line,
     condition_accuracy,
+    evaluate_tokenizer,
     nearest_training_images,
-    portable_path,
-    reconstruct_images,
     sample_images,
     score_images,
 )
-from hf_vqgen.feature_extractors import (
+from hf_vqgen.evaluation.features import (
     extract_features,
     load_feature_extractor,
     load_split_images,
     reference_features,
 )
+from hf_vqgen.evaluation.metrics import heldout_bits_per_token
 from hf_vqgen.image_utils import image_grid, reconstruction_grid
-from hf_vqgen.metrics import heldout_bits_per_token
 from hf_vqgen.model_cards import CONTEXT_FILE, recorded_data_source, update_model_card
+from hf_vqgen.utils import command_line, portable_path
 
 
 # a classifier trained on each dataset with examples/train_feature_extractor.py ships here, one folder per dataset
@@ -234,7 +233,9 @@ def conditioning(args, pipeline, images: torch.Tensor, extractor) -> dict | None
     )
     # the same images through the pipeline's tokenizer: the most any prior over these tokens can show
     originals = load_split_images(args.dataset_name, args.split, images.shape[-1], images.shape[1])
-    reconstructions, _ = reconstruct_images(pipeline.vqvae, originals, args.batch_size)
+    reconstructions, _ = evaluate_tokenizer(
+        pipeline.vqvae, originals.split(args.batch_size), keep_reconstructions=True
+    )
     _, reconstruction_logits = extract_features(extractor, reconstructions, desc="Reconstruction classes")
     return {
         "label_columns": columns,
@@ -295,7 +296,9 @@ def main(args: argparse.Namespace) -> dict:
             args.num_channels or tokenizer.config.in_channels,
             args.num_samples,
         )
-        images, results["metrics"] = reconstruct_images(tokenizer, originals, args.batch_size)
+        images, results["metrics"] = evaluate_tokenizer(
+            tokenizer, originals.split(args.batch_size), keep_reconstructions=True
+        )
         grid = reconstruction_grid(originals[:32], images[:32])
         results["settings"]["what"] = "tokenizer reconstructions of the reference split (rFID)"
     else:

@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 
 from hf_vqgen import PixelTransform, export_reverse_process, load_pipeline
-from hf_vqgen.feature_extractors import load_split_images
-from hf_vqgen.image_folder import IMAGE_EXTENSIONS
+from hf_vqgen.data.image_folder import IMAGE_EXTENSIONS
+from hf_vqgen.evaluation.features import load_split_images
 from hf_vqgen.image_utils import image_grid, pil_grid
 from hf_vqgen.model_cards import recorded_data_source
 

@@ -27,8 +27,8 @@ from tqdm.auto import tqdm
 
 from hf_vqgen import PixelTransform, load_image_dataset, with_pixel_values
 from hf_vqgen.data import collate_pixel_values
-from hf_vqgen.evaluation import command_line
 from hf_vqgen.models import ImageClassifier, ShapeClassifier
+from hf_vqgen.utils import command_line
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

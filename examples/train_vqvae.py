@@ -7,7 +7,7 @@ See the README for the Fashion-MNIST recipe. The run ends with `save_pretrained(
 test originals vs reconstructions and `eval_results.json` (test-set PSNR and codebook usage).
 
 With `--streaming` the images are streamed (a Hub id, or a local folder of Parquet / WebDataset `.tar` shards: see
-`hf_vqgen.streaming`), each process reading its own shards, endlessly (`--max_train_steps` bounds the run) and
+`hf_vqgen.data.streaming`), each process reading its own shards, endlessly (`--max_train_steps` bounds the run) and
 through a `--shuffle_buffer_size` buffer; a checkpoint holds each process's stream position, so
 `--resume_from_checkpoint` continues without re-reading a row.
 """
@@ -31,18 +31,18 @@ from tqdm.auto import tqdm
 
 from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset, with_pixel_values
 from hf_vqgen.data import collate_pixel_values
-from hf_vqgen.image_utils import reconstruction_grid
-from hf_vqgen.metrics import evaluate_tokenizer
-from hf_vqgen.model_cards import model_facts, training_context, write_model_card
-from hf_vqgen.models import PatchDiscriminator
-from hf_vqgen.publishing import check_hub_access, push_or_explain
-from hf_vqgen.streaming import (
+from hf_vqgen.data.streaming import (
     StreamingImages,
     StreamingLoader,
     collate_streaming,
     load_streaming_image_dataset,
     split_by_process,
 )
+from hf_vqgen.evaluation import evaluate_tokenizer
+from hf_vqgen.image_utils import reconstruction_grid
+from hf_vqgen.model_cards import model_facts, training_context, write_model_card
+from hf_vqgen.models import PatchDiscriminator
+from hf_vqgen.publishing import check_hub_access, push_or_explain
 from hf_vqgen.training import (
     VQGANLoss,
     VQGANLossConfig,

@@ -6,17 +6,18 @@ data-loading stack (`datasets`, the emoji builder) that `load_image_dataset` nee
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .lazy_exports import lazy_exports
 
 
 __version__ = "0.1.0.dev0"
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "PixelTransform": ".pixels",
-    "load_image_dataset": ".data",
-    "with_pixel_values": ".data",
+    "PixelTransform": ".data.pixels",
+    "load_image_dataset": ".data.images",
+    "with_pixel_values": ".data.images",
     "VQVAEModel": ".models",
     "DiscreteDiffusionPipeline": ".pipelines",
     "DiscreteDiffusionPipelineOutput": ".pipelines",
@@ -30,20 +31,12 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'hf_vqgen' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value  # imported once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
-    from .data import load_image_dataset, with_pixel_values
+    from .data.images import load_image_dataset, with_pixel_values
+    from .data.pixels import PixelTransform
     from .models import VQVAEModel
     from .pipelines import (
         DiscreteDiffusionPipeline,
@@ -53,6 +46,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
         export_reverse_process,
         load_pipeline,
     )
-    from .pixels import PixelTransform
     from .schedulers import DiscreteDiffusionScheduler
     from .vocabulary import TokenLayout

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .dataset_registry import DATASETS
+from .data.registry import DATASETS
 from .utils import portable_path
 
 

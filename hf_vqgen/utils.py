@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import resource
+import shlex
 import sys
 from pathlib import Path
 
@@ -163,3 +164,12 @@ def reject_missing_folder(name_or_path: str, what: str = "an image folder", hub_
             f"The folder {name_or_path!r} does not exist ({reason}); pass an existing {what.split(' ', 1)[1]} or a Hub "
             f"{hub_kind} id."
         )
+
+
+def command_line(argv: list[str] | None = None, root: str | os.PathLike | None = None) -> str:
+    """The command that produced a result, as one shell line with portable paths (`python examples/x.py --a b`)."""
+    argv = sys.argv if argv is None else argv
+    parts = ["python", portable_path(argv[0], root)] + [
+        portable_path(arg, root) if Path(arg).is_absolute() else arg for arg in argv[1:]
+    ]
+    return shlex.join(parts)

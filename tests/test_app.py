@@ -1,4 +1,4 @@
-"""The web demo's functions (`hf_vqgen.app_functions`, `hf_vqgen.app_loading`), called as the page calls them, on
+"""The web demo's functions (`hf_vqgen.demo.functions`, `hf_vqgen.demo.loading`), called as the page calls them, on
 tiny saved pipelines; and the page itself built (not served) from `examples/app.py`."""
 
 import importlib.util
@@ -13,7 +13,9 @@ import torch
 from transformers import GPT2LMHeadModel
 
 from hf_vqgen import TokenLayout, VQGenPipeline
-from hf_vqgen.app_functions import (
+from hf_vqgen.data import FASHION_MNIST_CLASSES
+from hf_vqgen.data.emoji import EMOJI_CATEGORIES, EMOJI_STYLES
+from hf_vqgen.demo.functions import (
     DISPLAY_SIZE,
     complete,
     editor_image_and_mask,
@@ -25,7 +27,7 @@ from hf_vqgen.app_functions import (
     sample,
     token_mask_from_pixels,
 )
-from hf_vqgen.app_loading import (
+from hf_vqgen.demo.loading import (
     DemoInputError,
     DemoPipeline,
     class_choices,
@@ -33,8 +35,6 @@ from hf_vqgen.app_loading import (
     load_demo_pipelines,
     read_card,
 )
-from hf_vqgen.data import FASHION_MNIST_CLASSES
-from hf_vqgen.emoji import EMOJI_CATEGORIES, EMOJI_STYLES
 
 from .conftest import tiny_vqvae
 from .pipelines.test_pipeline_discrete_diffusion import tiny_pipeline as tiny_diffusion

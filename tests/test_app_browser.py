@@ -22,7 +22,7 @@ from pathlib import Path
 import PIL.Image
 import pytest
 
-from hf_vqgen.app_functions import DISPLAY_SIZE, grid_shape
+from hf_vqgen.demo.functions import DISPLAY_SIZE, grid_shape
 
 from .test_app import save_tiny_pipelines
 

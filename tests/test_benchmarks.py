@@ -97,3 +97,33 @@ def test_report_renders_the_committed_results(tmp_path):
             f"{folder.relative_to(ROOT)}/README.md is stale: run `python benchmarks/report.py --results_dir ...`"
         )
     assert (tmp_path / "fid_vs_speed.png").is_file()
+
+
+def test_every_speed_figure_is_timed_by_one_helper_that_reports_the_median_after_warm_ups():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmarks_common", ROOT / "benchmarks" / "common.py")
+    common = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = common  # dataclasses look their module up while the file runs
+    try:
+        spec.loader.exec_module(common)
+    finally:
+        del sys.modules[spec.name]
+    calls, syncs = [], []
+    durations = iter([0.5, 0.03, 0.01, 0.02])  # the warm-up is slow; the timed calls are not
+
+    def fn():
+        calls.append(1)
+        common.time.sleep(next(durations))
+
+    timing = common.time_calls(fn, repeats=3, synchronize=lambda: syncs.append(1))
+    assert len(calls) == len(syncs) == 4  # one warm-up + 3 timed, each synchronised inside its span
+    assert timing.warmup_s >= 0.5 and len(timing.seconds) == 3
+    assert timing.best <= timing.median <= max(timing.seconds) and timing.median < 0.5
+    with pytest.raises(ValueError, match="repeats"):
+        common.time_calls(fn, repeats=0)
+    speed_scripts = ["bench_ar_sampling", "bench_ar_static_cache", "bench_diffusion_recipe", "bench_sampling_speed",
+                     "bench_throughput", "accelerator_check"]  # fmt: skip
+    for name in speed_scripts:
+        source = (ROOT / "benchmarks" / f"{name}.py").read_text()
+        assert "time_calls(" in source, f"benchmarks/{name}.py times calls with its own loop"

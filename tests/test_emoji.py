@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hf_vqgen import emoji, load_image_dataset
-from hf_vqgen.emoji import (
+from hf_vqgen import load_image_dataset
+from hf_vqgen.data import emoji
+from hf_vqgen.data.emoji import (
     EMOJI_CATEGORIES,
     EMOJI_STYLES,
     build_emoji_dataset,

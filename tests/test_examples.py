@@ -12,7 +12,7 @@ from diffusers import VQModel
 from hf_vqgen import DiscreteDiffusionPipeline, VQGenPipeline, VQVAEModel, load_pipeline
 from hf_vqgen.data import load_token_dataset
 from hf_vqgen.evaluation import score_images
-from hf_vqgen.feature_extractors import load_feature_extractor
+from hf_vqgen.evaluation.features import load_feature_extractor
 from hf_vqgen.models import ImageClassifier
 
 
@@ -274,7 +274,7 @@ def test_encode_dataset_writes_token_grids_with_tokenizer_identity(tmp_path, tin
     assert tokens["train"].features["token_ids"].feature.dtype == "int16"
     assert len(tokens["train"][0]["token_ids"]) == 14 * 14 and identity["num_vq_embeddings"] == 16
     # the same images through the tokenizer directly give the same ids, in order
-    from hf_vqgen.feature_extractors import load_split_images
+    from hf_vqgen.evaluation.features import load_split_images
 
     direct = VQVAEModel.from_pretrained(tiny_tokenizer).encode_to_ids(
         load_split_images("fashion_mnist", "test", 28, 1)
@@ -290,7 +290,7 @@ def test_hflip_train_adds_the_mirrored_train_images_only_and_the_prior_records_i
     vqvae = VQVAEModel.from_pretrained(tiny_tokenizer)
     tokens, identity = load_token_dataset(tokens_dir, vqvae)
     assert len(tokens["train"]) == 2 * 48 and len(tokens["test"]) == 24 and identity["source"]["hflip_train"]
-    from hf_vqgen.feature_extractors import load_split_images
+    from hf_vqgen.evaluation.features import load_split_images
 
     mirrored = vqvae.encode_to_ids(load_split_images("fashion_mnist", "train", 28, 1).flip(-1))
     assert torch.equal(torch.tensor(tokens["train"]["token_ids"][48:]).long(), mirrored.flatten(1))
@@ -625,7 +625,7 @@ def _write_class_folder(root, classes=("cat", "dog"), per_class=6):
 
 
 def test_a_folder_trained_chain_records_the_folder_and_its_class_names(tmp_path):
-    from hf_vqgen.app_loading import load_demo_pipelines
+    from hf_vqgen.demo.loading import load_demo_pipelines
 
     folder = _write_class_folder(tmp_path / "my_images")
     vqvae_args = [a for a in TINY_VQVAE_ARGS if a not in ("--dataset_name", "fashion_mnist")]

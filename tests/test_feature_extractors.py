@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from hf_vqgen import feature_extractors
+from hf_vqgen.evaluation import features as feature_extractors
 from hf_vqgen.evaluation import score_images
-from hf_vqgen.feature_extractors import (
+from hf_vqgen.evaluation.features import (
     ClassifierFeatureExtractor,
     InceptionFeatureExtractor,
     extract_features,
@@ -57,7 +57,7 @@ def test_extractor_identity_follows_weights():
 
 
 def test_score_images_against_a_split(extractor, fake_fashion_mnist):
-    from hf_vqgen.feature_extractors import load_split_images
+    from hf_vqgen.evaluation.features import load_split_images
 
     test_images = load_split_images("fashion_mnist", "test", 28, 1)
     same = score_images(test_images, extractor, "fashion_mnist", "test")

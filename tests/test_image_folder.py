@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from hf_vqgen import load_image_dataset
-from hf_vqgen.image_folder import reject_missing_folder, scan_image_folder
+from hf_vqgen.data.image_folder import reject_missing_folder, scan_image_folder
 
 
 def _png(path, value: int = 0):
@@ -37,7 +37,7 @@ def no_hub(monkeypatch):
 
 def test_class_folders_without_split_folders_get_a_deterministic_held_out_split(tmp_path, no_hub, caplog):
     _pngs(tmp_path, "cat/a.png", "cat/b.png", "dog/c.jpg")
-    with caplog.at_level(logging.INFO, logger="hf_vqgen.image_folder"):
+    with caplog.at_level(logging.INFO, logger="hf_vqgen.data.image_folder"):
         train = load_image_dataset(str(tmp_path))
     test = load_image_dataset(str(tmp_path), split="test")
     assert train.features["label"].names == test.features["label"].names == ["cat", "dog"]
@@ -79,7 +79,7 @@ def test_symlinked_class_folder_is_followed(tmp_path):
 def test_symlink_loop_is_cut_and_logged(tmp_path, caplog):
     _pngs(tmp_path, "cat/a.png")
     os.symlink(tmp_path, tmp_path / "cat" / "loop")
-    with caplog.at_level(logging.INFO, logger="hf_vqgen.image_folder"):
+    with caplog.at_level(logging.INFO, logger="hf_vqgen.data.image_folder"):
         assert len(load_image_dataset(str(tmp_path))) == 1
     assert "symbolic link loop" in caplog.text and str(tmp_path / "cat" / "loop") in caplog.text
 
@@ -89,7 +89,7 @@ def test_found_and_skipped_files_are_logged(tmp_path, caplog):
     (tmp_path / "train" / "cat" / "notes.txt").write_text("not an image")
     (tmp_path / "train" / "dog" / ".DS_Store").write_bytes(b"")
     os.symlink(tmp_path / "nowhere.png", tmp_path / "train" / "dog" / "gone.png")
-    with caplog.at_level(logging.INFO, logger="hf_vqgen.image_folder"):
+    with caplog.at_level(logging.INFO, logger="hf_vqgen.data.image_folder"):
         load_image_dataset(str(tmp_path))
     assert "split 'train': 3 image(s), 2 class(es) (cat: 2, dog: 1)" in caplog.text
     assert "split 'test': 1 image(s), 1 class(es) (cat: 1)" in caplog.text

@@ -1,4 +1,4 @@
-"""The one image rule (`hf_vqgen.image_modes.to_model_mode`): every mode, both channel counts, actual pixel values."""
+"""The one image rule (`hf_vqgen.data.image_modes.to_model_mode`): every mode, both channel counts, actual pixel values."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from hf_vqgen import PixelTransform
-from hf_vqgen.image_modes import to_model_mode
+from hf_vqgen.data.image_modes import to_model_mode
 
 
 WHITE = (255, 255, 255)

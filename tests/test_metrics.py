@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from hf_vqgen.metrics import (
+from hf_vqgen.evaluation.metrics import (
     classifier_score,
     codebook_statistics,
     frechet_distance,

@@ -15,14 +15,14 @@ from safetensors.torch import load_file
 
 from hf_vqgen import PixelTransform, VQVAEModel
 from hf_vqgen.data import encode_image_dataset, load_token_dataset
-from hf_vqgen.streaming import (
+from hf_vqgen.data.streaming import (
     StreamingImages,
     StreamingLoader,
     load_streaming_image_dataset,
     local_shards,
     split_by_process,
 )
-from hf_vqgen.token_shards import TokenShardWriter
+from hf_vqgen.data.token_shards import TokenShardWriter
 
 from .conftest import tiny_vqvae
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
+from ..data.pixels import PixelTransform
 from ..models.vq_model import VQVAEModel
-from ..pixels import PixelTransform
 from ..sampling import apply_guidance
 from ..schedulers import DiscreteDiffusionScheduler
 from ..vocabulary import TokenLayout

@@ -22,7 +22,7 @@ from diffusers.image_processor import VaeImageProcessor
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from safetensors.torch import load_file
 
-from ..pixels import PixelTransform
+from ..data.pixels import PixelTransform
 from ..publishing import push_folder_to_hub
 from ..utils import check_weights_folder, portable_path, state_dict_digest
 from .hub_resolution import resolve_pretrained_path
@@ -349,7 +349,7 @@ class TokenImagePipeline(DiffusionPipeline):
         return labels
 
     def image_to_tensor(self, image) -> torch.Tensor:
-        """PIL image(s) (converted by `hf_vqgen.image_modes.to_model_mode` and resized) or a (B, C, H, W) / (C, H, W)
+        """PIL image(s) (converted by `hf_vqgen.data.image_modes.to_model_mode` and resized) or a (B, C, H, W) / (C, H, W)
         float tensor in [-1, 1] of the tokenizer's size -> (B, C, H, W) on the pipeline's device."""
         config = self.vqvae.config
         if isinstance(image, PIL.Image.Image) or (isinstance(image, list) and isinstance(image[0], PIL.Image.Image)):

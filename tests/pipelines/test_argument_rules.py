@@ -9,7 +9,7 @@ import PIL.Image
 import pytest
 import torch
 
-from hf_vqgen.pixels import PixelTransform
+from hf_vqgen.data.pixels import PixelTransform
 
 from .test_pipeline_discrete_diffusion import tiny_pipeline as tiny_diffusion
 from .test_pipeline_vqgen import tiny_pipeline as tiny_ar

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+from PIL import Image
 
 
 logger = logging.getLogger(__name__)
@@ -62,3 +63,14 @@ def load_fashion_mnist(split: str, cache_dir: str | None) -> datasets.Dataset:
         {"image": datasets.Image(), "label": datasets.ClassLabel(names=list(FASHION_MNIST_CLASSES))}
     )
     return datasets.Dataset.from_dict({"image": list(images), "label": labels.tolist()}, features=features)
+
+
+def fashion_mnist_gallery() -> list[Image.Image]:
+    """The first test image of each class from the local IDX files (the demo's gallery); empty when they are absent."""
+    images_path, labels_path = _idx_paths("test")
+    if not (images_path.is_file() and labels_path.is_file()):
+        return []
+    labels = _read_idx(labels_path, offset=8)
+    images = _read_idx(images_path, offset=16).reshape(-1, 28, 28)
+    firsts = [int(np.flatnonzero(labels == label)[0]) for label in np.unique(labels)]
+    return [Image.fromarray(images[i]) for i in firsts]

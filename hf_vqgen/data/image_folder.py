@@ -25,7 +25,7 @@ from pathlib import Path
 import datasets
 from PIL import Image
 
-from .utils import reject_missing_folder  # noqa: F401 (re-exported)
+from ..utils import reject_missing_folder  # noqa: F401 (re-exported)
 
 
 logger = logging.getLogger(__name__)

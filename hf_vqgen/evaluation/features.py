@@ -21,9 +21,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .data import PixelTransform, load_image_dataset, with_pixel_values
-from .models import ImageClassifier, ShapeClassifier
-from .utils import state_dict_digest
+from ..data.images import PixelTransform, load_image_dataset, with_pixel_values
+from ..models import ImageClassifier, ShapeClassifier
+from ..utils import state_dict_digest
 
 
 logger = logging.getLogger(__name__)

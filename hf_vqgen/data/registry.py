@@ -27,6 +27,7 @@ class RegisteredDataset:
     hub_id: str | None = None  # cards link it
     licence_section: str = ""  # a card section crediting the images, where their licences ask for one
     prepare: str = ""  # how a user gets the data, for messages
+    gallery: Callable[[], list] | None = None  # a few test images for the demo to offer (PIL), where it has some
 
 
 def _emoji_licences() -> str:
@@ -43,6 +44,7 @@ DATASETS: dict[str, RegisteredDataset] = {
         class_names=fashion_mnist.FASHION_MNIST_CLASSES,
         hub_id=fashion_mnist.FASHION_MNIST_HUB_ID,
         prepare="`make fashion-mnist` (Debian's dataset-fashion-mnist), else the Hub copy is read",
+        gallery=fashion_mnist.fashion_mnist_gallery,
     ),
     emoji.EMOJI: RegisteredDataset(
         name=emoji.EMOJI,

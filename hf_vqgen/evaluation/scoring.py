@@ -1,20 +1,15 @@
-"""Evaluation that scripts and benchmarks share: the seeded "classes cycled" sampling loop, reconstructions through
-the token bottleneck, scoring image sets against a dataset split, and how a results JSON names what it scored."""
+"""Scoring generated images, shared by scripts and benchmarks: the seeded "classes cycled" sampling loop, image sets
+scored against a dataset split, conditioning agreement and nearest training images."""
 
 from __future__ import annotations
 
 import math
-import os
-import shlex
-import sys
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from .feature_extractors import FeatureExtractor, extract_features, reference_features
-from .metrics import codebook_statistics, distribution_metrics, psnr, ssim
-from .utils import portable_path
+from .features import FeatureExtractor, extract_features, reference_features
+from .metrics import distribution_metrics
 
 
 def score_images(
@@ -141,33 +136,3 @@ def sample_images(pipeline, num_samples: int, batch_size: int, seed: int, **samp
         chunks.append(out.images * 2 - 1)
         steps_run.append(getattr(out, "num_steps_run", None))
     return torch.cat(chunks), steps_run
-
-
-@torch.no_grad()
-def reconstruct_images(tokenizer, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, dict]:
-    """Reconstructions (N, C, H, W) of `images` in [-1, 1] through the token bottleneck, and their PSNR / SSIM /
-    codebook usage and perplexity."""
-    reconstructions, counts = [], torch.zeros(tokenizer.config.num_vq_embeddings, dtype=torch.long)
-    for start in tqdm(range(0, len(images), batch_size), desc="Reconstructing"):
-        token_ids = tokenizer.encode_to_ids(images[start : start + batch_size])
-        counts += torch.bincount(token_ids.flatten().cpu(), minlength=counts.numel())
-        reconstructions.append(tokenizer.decode_ids(token_ids).cpu())
-    reconstructions = torch.cat(reconstructions)
-    figures = {
-        "psnr": float(psnr(reconstructions, images).mean()),
-        "ssim": float(ssim(reconstructions, images).mean()),
-        **codebook_statistics(counts),
-    }
-    return reconstructions, figures
-
-
-# where a figure came from
-
-
-def command_line(argv: list[str] | None = None, root: str | os.PathLike | None = None) -> str:
-    """The command that produced a result, as one shell line with portable paths (`python examples/x.py --a b`)."""
-    argv = sys.argv if argv is None else argv
-    parts = ["python", portable_path(argv[0], root)] + [
-        portable_path(arg, root) if Path(arg).is_absolute() else arg for arg in argv[1:]
-    ]
-    return shlex.join(parts)

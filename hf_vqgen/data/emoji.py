@@ -1,6 +1,6 @@
 """Emoji images: Noto Color Emoji, Twemoji and OpenMoji, 64x64 RGB on white, labelled by emoji category.
 
-`prepare_emoji()` (or `make emoji`, which runs `python -m hf_vqgen.emoji`) downloads three npm packages with
+`prepare_emoji()` (or `make emoji`, which runs `python -m hf_vqgen.data.emoji`) downloads three npm packages with
 `npm pack`, checks each tarball against the sha512 integrity recorded in `EMOJI_PACKAGES`, renders every emoji of
 the datasource's `emoji.json` (skin-tone variants included) in each style, and saves a `datasets.DatasetDict`
 (`save_to_disk`, written to a temporary folder and renamed) with a dataset card naming the sources and their
@@ -335,7 +335,7 @@ size_categories: 10K<n<100K
 # Emoji 64x64
 
 Every emoji of the emoji-datasource `emoji.json` (skin-tone variants included) in three styles, RGB 64x64 on
-white, made by `python -m hf_vqgen.emoji` (`make emoji`). Columns: `image`, `label` (category), `style`,
+white, made by `python -m hf_vqgen.data.emoji` (`make emoji`). Columns: `image`, `label` (category), `style`,
 `code_point`, `name`. The `test` split holds about {TEST_FRACTION:.0%} of the base emoji, chosen by the sha256 of the
 base code point; all styles and skin tones of an emoji share a split. Images: {sizes}.
 
@@ -412,14 +412,14 @@ def load_emoji(split: str = "train", cache_dir: str | os.PathLike | None = None)
     if not is_prepared(folder):
         state = "is incomplete (an interrupted or partial copy)" if folder.exists() else "is not prepared"
         raise ValueError(
-            f"The emoji dataset in {folder} {state}: run `make emoji` (or `python -m hf_vqgen.emoji`), which "
+            f"The emoji dataset in {folder} {state}: run `make emoji` (or `python -m hf_vqgen.data.emoji`), which "
             f"prepares it again, or point ${EMOJI_DIR_ENV} at a prepared folder."
         )
     return datasets.load_from_disk(str(folder))[split]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Prepare the emoji dataset (see hf_vqgen/emoji.py).")
+    parser = argparse.ArgumentParser(description="Prepare the emoji dataset (see hf_vqgen/data/emoji.py).")
     parser.add_argument("--cache_dir", default=None, help=f"defaults to ${EMOJI_DIR_ENV} or {EMOJI_DEFAULT_DIR}")
     parser.add_argument("--force", action="store_true", help="rebuild even if the dataset exists")
     args = parser.parse_args(argv)

@@ -1,9 +1,9 @@
 """Quality figures.
 
 Distribution metrics work on features (N, D) of real and generated images from any backbone (see
-`hf_vqgen.feature_extractors`): FID, KID, precision / recall (k-NN manifolds) and the Inception-Score analogue on
+`hf_vqgen.evaluation.features`): FID, KID, precision / recall (k-NN manifolds) and the Inception-Score analogue on
 class logits. Image metrics work on (B, C, H, W) tensors in [-1, 1]: PSNR, SSIM. Tokenizer metrics: codebook usage
-and perplexity of a code histogram, and `evaluate_tokenizer` over a whole split.
+and perplexity of a code histogram (`hf_vqgen.evaluation.tokenizer` runs them over a split).
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from .vocabulary import IGNORE_INDEX
+from ..vocabulary import IGNORE_INDEX
 
 
 # input checks
@@ -190,31 +189,6 @@ def codebook_statistics(token_counts: torch.Tensor) -> dict[str, float]:
     probs = token_counts.double() / token_counts.sum()
     entropy = -(probs[probs > 0] * probs[probs > 0].log()).sum()
     return {"codebook_usage": float((token_counts > 0).double().mean()), "perplexity": float(entropy.exp())}
-
-
-@torch.no_grad()
-def evaluate_tokenizer(model, dataloader, device: torch.device | str | None = None) -> dict[str, float]:
-    """Mean PSNR (dB) and SSIM of reconstructions through the token bottleneck, codebook usage and perplexity over
-    every batch of `dataloader` (rows with `pixel_values` in [-1, 1]). The model is used as it is (call `.eval()`)."""
-    device = device or next(model.parameters()).device
-    counts = torch.zeros(model.config.num_vq_embeddings, dtype=torch.long)
-    psnr_sum, ssim_sum, num_images = 0.0, 0.0, 0
-    for batch in tqdm(dataloader, desc="Evaluating tokenizer", leave=False):
-        pixel_values = batch["pixel_values"].to(device)
-        token_ids = model.encode_to_ids(pixel_values)
-        reconstructions = model.decode_ids(token_ids)
-        psnr_sum += float(psnr(reconstructions, pixel_values).sum())
-        ssim_sum += float(ssim(reconstructions, pixel_values).sum())
-        num_images += pixel_values.shape[0]
-        counts += torch.bincount(token_ids.flatten().cpu(), minlength=counts.numel())
-    if num_images == 0:
-        raise ValueError("`dataloader` yielded no images.")
-    return {
-        "psnr": psnr_sum / num_images,
-        "ssim": ssim_sum / num_images,
-        **codebook_statistics(counts),
-        "num_images": num_images,
-    }
 
 
 def distribution_metrics(

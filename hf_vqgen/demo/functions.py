@@ -6,8 +6,8 @@ to an optional `progress(fraction, description)` (the diffusion pipeline's step 
 Example:
 
 ```py
->>> from hf_vqgen.app_functions import sample
->>> from hf_vqgen.app_loading import load_demo_pipelines
+>>> from hf_vqgen.demo.functions import sample
+>>> from hf_vqgen.demo.loading import load_demo_pipelines
 
 >>> (entry,) = load_demo_pipelines(["pretrained/fashion-mnist-ar"])
 >>> grid = sample(entry, ["Sneaker"], batch_size=8, seed=0)  # a PIL image, 8 enlarged samples in a row
@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from PIL import ImageDraw
 
-from .app_loading import DemoInputError, DemoPipeline
-from .image_utils import to_pil_images
-from .pipelines import export_reverse_process
-from .pixels import PixelTransform
+from ..data.pixels import PixelTransform
+from ..image_utils import to_pil_images
+from ..pipelines import export_reverse_process
+from .loading import DemoInputError, DemoPipeline
 
 
 MAX_UPLOAD_PIXELS = 4096 * 4096  # larger uploads are refused (the models see 28x28 or 64x64 pixels anyway)

@@ -2,7 +2,7 @@
 pipelines' `image=` / `mask_image=` inputs, `sample.py --images_dir` and the demo all go through it. Imports no
 data-loading stack (inference uses it).
 
-Beyond the mode rule of `hf_vqgen.image_modes.to_model_mode`: EXIF orientation is applied (`datasets` does it when it
+Beyond the mode rule of `hf_vqgen.data.image_modes.to_model_mode`: EXIF orientation is applied (`datasets` does it when it
 decodes a file, `PIL.Image.open` does not, so a phone photo read either way comes out the same), and an animated image
 (GIF, APNG, WebP) is read as its first frame with a warning naming the frame count.
 """
@@ -38,7 +38,7 @@ class PixelTransform:
     Args:
         resolution (`int`): Output side length in pixels.
         num_channels (`int`, *optional*, defaults to 1): 1 (grayscale, PIL mode "L") or 3 (RGB); images are converted
-            by `hf_vqgen.image_modes.to_model_mode` (alpha composited on `background`, 16-bit and float scaled to 8
+            by `hf_vqgen.data.image_modes.to_model_mode` (alpha composited on `background`, 16-bit and float scaled to 8
             bits, unsupported modes refused).
         resize_mode (`str`, *optional*, defaults to `"resize"`):
             `"resize"`: scale the shorter side to `resolution` (bicubic) and center-crop the longer one.

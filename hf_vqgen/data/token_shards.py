@@ -26,7 +26,7 @@ import datasets
 import numpy as np
 import pyarrow.parquet as pq
 
-from .data import save_token_dataset
+from .tokens import save_token_dataset
 
 
 SHARD_GLOB = "tokens-*.parquet"

@@ -32,8 +32,9 @@ import numpy as np
 import torch
 from datasets.distributed import split_dataset_by_node
 
-from .data import PixelTransform, collate_pixel_values
-from .dataset_registry import DATASETS
+from .images import collate_pixel_values
+from .pixels import PixelTransform
+from .registry import DATASETS
 
 
 logger = logging.getLogger(__name__)

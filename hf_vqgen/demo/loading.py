@@ -3,27 +3,24 @@ its model card) and test images to pick from, grouped by dataset so that AR and 
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import PIL.Image
 from huggingface_hub import hf_hub_download, metadata_load
 from PIL import ImageDraw
 
-from .data import FASHION_MNIST, FASHION_MNIST_HUB_ID, fashion_mnist_dir
-from .dataset_registry import DATASETS
-from .image_modes import to_model_mode
-from .pipelines import DiscreteDiffusionPipeline, load_pipeline
-from .pipelines.hub_resolution import resolve_pretrained_path
+from ..data.image_modes import to_model_mode
+from ..data.registry import DATASETS
+from ..pipelines import DiscreteDiffusionPipeline, load_pipeline
+from ..pipelines.hub_resolution import resolve_pretrained_path
 
 
 NUM_GALLERY_IMAGES = 10
-HUB_DATASET_NAMES = {FASHION_MNIST_HUB_ID: FASHION_MNIST}
+HUB_DATASET_NAMES = {entry.hub_id: name for name, entry in DATASETS.items() if entry.hub_id}
 
 
 class DemoInputError(ValueError):
@@ -190,32 +187,20 @@ def share_galleries(entries: list[DemoPipeline]) -> None:
 
 
 def gallery_images(folder, dataset: str | None, resolution: int, num_channels: int) -> list[PIL.Image.Image]:
-    """Test images to pick from: the pipeline folder's `test_images/*.png`, else one Fashion-MNIST test image per
-    class from the local IDX files, else (Fashion-MNIST or an unknown dataset) a few drawn shapes; may be empty."""
+    """Test images to pick from: the pipeline folder's `test_images/*.png`, else the registered dataset's gallery
+    (Fashion-MNIST: one test image per class, if its files are here), else (a registered dataset without one here, or
+    no recorded dataset) a few drawn shapes; empty for another dataset (the user uploads an image)."""
     files = sorted((Path(folder) / "test_images").glob("*.png"))[:NUM_GALLERY_IMAGES]
     if files:
         return [to_model_mode(PIL.Image.open(file), num_channels) for file in files]  # alpha on white
-    if dataset == "fashion_mnist":
-        images = fashion_mnist_test_images()
+    registered = DATASETS.get(dataset) if dataset else None
+    if registered is not None and registered.gallery is not None:
+        images = registered.gallery()
         if images:
             return images
-    if dataset in (None, "fashion_mnist"):
+    if dataset is None or (registered is not None and registered.gallery is not None):
         return synthetic_images(resolution, num_channels)
     return []
-
-
-def fashion_mnist_test_images() -> list[PIL.Image.Image]:
-    """The first test image of each class, from the IDX files of `hf_vqgen.data.fashion_mnist_dir()` (if there)."""
-    folder = fashion_mnist_dir()
-    images_path, labels_path = folder / "t10k-images-idx3-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz"
-    if not (images_path.is_file() and labels_path.is_file()):
-        return []
-    with gzip.open(labels_path) as f:
-        labels = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
-    with gzip.open(images_path) as f:
-        images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)
-    firsts = [int(np.flatnonzero(labels == label)[0]) for label in np.unique(labels)]
-    return [PIL.Image.fromarray(images[i]) for i in firsts]
 
 
 def synthetic_images(resolution: int, num_channels: int) -> list[PIL.Image.Image]:
