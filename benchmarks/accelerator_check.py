@@ -12,8 +12,8 @@ machine with pip's default index is a CUDA build; a CPU build is refused here (r
 torch: `python3 -m venv --system-site-packages .venv && touch .venv/.torch && make gpu-check`).
 
 No data is needed. The models are built in-process from the arguments of examples/recipes/{vqvae,ar,diffusion}_emoji
-.args (`--flag values` lines, `#` comments; what a recipe leaves out takes the training scripts' defaults,
-`TOKENIZER_DEFAULTS` / `PRIOR_DEFAULTS`) and trained on data made in-process: random RGB images at the recipe's
+.args, parsed by the training scripts' own argument parsers (`hf_vqgen.training.script_arguments`: the same
+defaults and checks; the tokenizer built by the same `build_tokenizer`) and trained on data made in-process: random RGB images at the recipe's
 resolution, and learnable token grids at the tokenizer's grid (`synthetic_token_grids`), so that the loss falls and
 two runs can be compared. The figures are throughput and memory, not quality.
 
@@ -78,28 +78,35 @@ from diffusers.optimization import get_scheduler
 from hf_vqgen import VQGenPipeline, VQVAEModel
 from hf_vqgen.data.emoji import EMOJI, EMOJI_FEATURES
 from hf_vqgen.training import VQGANLoss, VQGANLossConfig
-from hf_vqgen.training.arguments import recipe_flags
 from hf_vqgen.training.loop import backward_and_step
 from hf_vqgen.training.prior_batches import PRIOR_ADAM_BETAS, weight_decay_groups
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, PriorConfig
+from hf_vqgen.training.script_arguments import build_tokenizer, parse_prior_arguments, parse_tokenizer_arguments
 
 
-# what the emoji recipes leave to the training scripts' defaults (examples/train_vqvae.py, examples/train_prior.py)
-TOKENIZER_DEFAULTS = {
-    "layers_per_block": 1, "vq_embed_dim": None, "commitment_beta": 0.25, "ema_decay": 0.99, "codebook_weight": 1.0,
-    "reconstruction_loss": "l1", "adam_beta1": 0.9, "adam_beta2": 0.99, "adam_weight_decay": 0.0, "max_grad_norm": 1.0,
-}  # fmt: skip
-PRIOR_DEFAULTS = {
-    "dropout": 0.1, "class_dropout": 0.1, "weight_decay": 0.1, "max_grad_norm": 1.0, "corruption": "absorbing",
-    "objective": "x0", "schedule": "cosine", "num_train_timesteps": 100, "extra_corruption": 0.1, "loss_on": None,
-    "num_inference_steps": 16,
-}  # fmt: skip
 # --smoke: the recipes' models shrunk to seconds on CPU (16x16 RGB -> 4x4 grids of 16 codes; 1-layer priors)
 SMOKE = {"train_steps": 3, "warmup_steps": 1, "batch_sizes": [1, 2], "diffusion_steps": [2, 4], "repeats": 1,
          "large_prior": [2, 2, 32]}  # fmt: skip
-SMOKE_TOKENIZER = {"resolution": 16, "block_out_channels": [4, 8, 8], "norm_num_groups": 4, "latent_channels": 8,
-                   "vq_embed_dim": 4, "num_vq_embeddings": 16, "train_batch_size": 4}  # fmt: skip
-SMOKE_PRIOR = {"n_layer": 1, "n_head": 2, "n_embd": 16, "train_batch_size": 4}
+SMOKE_TOKENIZER = [
+    "--resolution",
+    "16",
+    "--block_out_channels",
+    "4",
+    "8",
+    "8",
+    "--norm_num_groups",
+    "4",
+    "--latent_channels",
+    "8",
+    "--vq_embed_dim",
+    "4",
+    "--num_vq_embeddings",
+    "16",
+    "--train_batch_size",
+    "4",
+]
+SMOKE_PRIOR = ["--n_layer", "1", "--n_head", "2", "--n_embd", "16", "--train_batch_size", "4"]
+IN_PROCESS = ["--vqvae_name_or_path", "(built in-process)"]  # train_prior.py requires one; the check never reads it
 POOL = 4  # distinct synthetic batches, cycled
 COMPILE_RESERVE_S = 90  # a compile variant starts only with this much budget left (compiling its first step)
 MULTI_GPU_RESERVE_S = 60  # process start-up, process group, two runs
@@ -136,33 +143,21 @@ class Budget:
 # recipes and workloads
 
 
-class Recipe:
-    """A recipe file's flags over the scripts' `defaults`, then `overrides`."""
-
-    def __init__(self, path: Path, defaults: dict, overrides: dict | None = None):
-        self.path, self.values = path, {**defaults, **recipe_flags(path), **(overrides or {})}
-
-    def get(self, name: str, kind: type = str):
-        if name not in self.values:
-            raise ValueError(f"{relative(self.path)} sets no --{name}, which the check needs.")
-        value = self.values[name]
-        if kind is list:
-            return value if isinstance(value, list) else [value]
-        value = value[0] if isinstance(value, list) else value
-        return value if value is None or isinstance(value, bool) else kind(value)
-
-    def switch(self, name: str) -> bool:
-        return bool(self.values.get(name, False))
+def recipe_arguments(path: Path, parse, overrides: list[str]) -> argparse.Namespace:
+    """A recipe as its training script reads it (`@recipe`, then `overrides`), with the script's defaults; the
+    recipe's path is kept as `recipe`."""
+    args = parse([f"@{path}", *overrides])
+    args.recipe = path
+    return args
 
 
-def recipe_num_classes(recipe: Recipe) -> int:
+def recipe_num_classes(recipe: argparse.Namespace) -> int:
     """Classes of the recipe's labels from its dataset's schema (emoji: category x style = 30): no data needed."""
-    if recipe.switch("unconditional"):
+    if recipe.unconditional:
         return 0
-    if recipe.values.get("dataset_name") != [EMOJI]:
-        raise SystemExit(f"{relative(recipe.path)} is not an emoji recipe: give --num_classes.")
-    columns = recipe.get("label_columns", list) if "label_columns" in recipe.values else ["label"]
-    return math.prod(EMOJI_FEATURES[column].num_classes for column in columns)
+    if recipe.dataset_name != EMOJI:
+        raise SystemExit(f"{relative(recipe.recipe)} is not an emoji recipe: give --num_classes.")
+    return math.prod(EMOJI_FEATURES[column].num_classes for column in recipe.label_columns or ["label"])
 
 
 @dataclass
@@ -173,7 +168,7 @@ class Workload:
     build: Callable[[], torch.nn.Module]
     optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer]
     loss: Callable[[torch.nn.Module, dict], torch.Tensor]
-    recipe: Recipe
+    recipe: argparse.Namespace  # the training script's arguments
     batches: list[dict]
     description: dict
     pipeline: Callable | None = None  # (vqvae, model) -> pipeline
@@ -183,37 +178,15 @@ class Workload:
         return self.description["global_batch_size"]
 
 
-def build_tokenizer(recipe: Recipe) -> VQVAEModel:
-    """The tokenizer examples/train_vqvae.py's `build_model` makes of this recipe."""
-    channels, blocks = recipe.get("num_channels", int), tuple(int(c) for c in recipe.get("block_out_channels", list))
-    return VQVAEModel(
-        in_channels=channels, out_channels=channels, down_block_types=("DownEncoderBlock2D",) * len(blocks),
-        up_block_types=("UpDecoderBlock2D",) * len(blocks), block_out_channels=blocks,
-        layers_per_block=recipe.get("layers_per_block", int), latent_channels=recipe.get("latent_channels", int),
-        sample_size=recipe.get("resolution", int), num_vq_embeddings=recipe.get("num_vq_embeddings", int),
-        norm_num_groups=recipe.get("norm_num_groups", int), vq_embed_dim=recipe.get("vq_embed_dim", int),
-        mid_block_add_attention=not recipe.switch("no_mid_block_attention"),
-        codebook_update=recipe.get("codebook_update"), commitment_beta=recipe.get("commitment_beta", float),
-        ema_decay=recipe.get("ema_decay", float), kmeans_init=recipe.switch("kmeans_init"),
-        dead_code_threshold=recipe.get("dead_code_threshold", float),
-        use_cosine_codes=recipe.switch("use_cosine_codes"),
-    )  # fmt: skip
-
-
-def tokenizer_workload(recipe: Recipe, device, seed: int) -> Workload:
+def tokenizer_workload(recipe: argparse.Namespace, device, seed: int) -> Workload:
     """Reconstruction + codebook loss (the emoji recipe has no discriminator) on random images in [-1, 1]."""
-    size, batch, generator = recipe.get("resolution", int), recipe.get("train_batch_size", int), torch.Generator()
-    shape = (batch, recipe.get("num_channels", int), size, size)
+    size, batch, generator = recipe.resolution, recipe.train_batch_size, torch.Generator()
+    shape = (batch, recipe.num_channels, size, size)
     generator.manual_seed(seed)
     batches = [{"pixel_values": (torch.rand(shape, generator=generator) * 2 - 1).to(device)} for _ in range(POOL)]
-    config = VQGANLossConfig(recipe.get("reconstruction_loss"), codebook_weight=recipe.get("codebook_weight", float))
-    criterion = VQGANLoss(config)
-    betas = (recipe.get("adam_beta1", float), recipe.get("adam_beta2", float))
-    adam = {
-        "lr": recipe.get("learning_rate", float),
-        "betas": betas,
-        "weight_decay": recipe.get("adam_weight_decay", float),
-    }
+    criterion = VQGANLoss(VQGANLossConfig(recipe.reconstruction_loss, codebook_weight=recipe.codebook_weight))
+    adam = {"lr": recipe.learning_rate, "betas": (recipe.adam_beta1, recipe.adam_beta2),
+            "weight_decay": recipe.adam_weight_decay}  # fmt: skip
 
     def optimizer(model):
         return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], **adam)
@@ -226,15 +199,6 @@ def tokenizer_workload(recipe: Recipe, device, seed: int) -> Workload:
     return Workload(lambda: build_tokenizer(recipe), optimizer, loss, recipe, batches, description)
 
 
-def prior_settings(recipe: Recipe) -> argparse.Namespace:
-    """What `hf_vqgen.training.prior_kinds` reads of examples/train_prior.py's arguments."""
-    settings = {name: recipe.get(name, int) for name in ("n_layer", "n_head", "n_embd", "num_train_timesteps")}
-    settings |= {name: recipe.get(name, float) for name in ("dropout", "class_dropout", "extra_corruption")}
-    settings |= {name: recipe.get(name) for name in ("prior_type", "corruption", "objective", "schedule", "loss_on")}
-    settings["num_inference_steps"] = recipe.get("num_inference_steps", int)
-    return argparse.Namespace(**settings)  # PriorConfig applies train_prior.py's loss_on rule
-
-
 def synthetic_token_grids(layout, batch_size: int, generator: torch.Generator) -> dict:
     """Learnable grids (B, N): code i is (offset + i * (1 + class)) mod K, the offset random per grid."""
     labels = torch.randint(0, max(layout.num_classes, 1), (batch_size,), generator=generator)
@@ -243,14 +207,14 @@ def synthetic_token_grids(layout, batch_size: int, generator: torch.Generator) -
     return {"token_ids": codes, "label": labels}
 
 
-def prior_workload(recipe: Recipe, vqvae: VQVAEModel, num_classes: int, device, seed: int) -> Workload:
-    settings = prior_settings(recipe)
+def prior_workload(recipe: argparse.Namespace, vqvae: VQVAEModel, num_classes: int, device, seed: int) -> Workload:
+    settings = recipe
     kind = PRIOR_KINDS[settings.prior_type](PriorConfig.from_namespace(settings))
     layout = kind.layout(vqvae, num_classes)
-    batch, generator = recipe.get("train_batch_size", int), torch.Generator().manual_seed(seed)
+    batch, generator = recipe.train_batch_size, torch.Generator().manual_seed(seed)
     grids = [synthetic_token_grids(layout, batch, generator) for _ in range(POOL)]
     batches = [{key: value.to(device) for key, value in grid.items()} for grid in grids]
-    lr, weight_decay = recipe.get("learning_rate", float), recipe.get("weight_decay", float)
+    lr, weight_decay = recipe.learning_rate, recipe.weight_decay
 
     def optimizer(model):
         return torch.optim.AdamW(weight_decay_groups(model, weight_decay), lr=lr, betas=PRIOR_ADAM_BETAS)
@@ -269,12 +233,14 @@ def prior_workload(recipe: Recipe, vqvae: VQVAEModel, num_classes: int, device, 
 def build_workloads(args, device, names: tuple[str, ...]) -> tuple[dict[str, Workload], VQVAEModel]:
     """The named workloads (`tokenizer`, `ar`, `diffusion`, `ar_large`, `diffusion_large`) and the tokenizer whose
     grid and codebook the priors model."""
-    tokenizer, prior = (SMOKE_TOKENIZER, SMOKE_PRIOR) if args.smoke else ({}, {})
-    large = {**prior, **dict(zip(("n_layer", "n_head", "n_embd"), args.large_prior, strict=True))}
-    recipes = {"tokenizer": Recipe(args.tokenizer_recipe, TOKENIZER_DEFAULTS, tokenizer)}
+    tokenizer, prior = (SMOKE_TOKENIZER, SMOKE_PRIOR) if args.smoke else ([], [])
+    shape = [str(value) for value in args.large_prior]
+    large = [*prior, "--n_layer", shape[0], "--n_head", shape[1], "--n_embd", shape[2]]
+    recipes = {"tokenizer": recipe_arguments(args.tokenizer_recipe, parse_tokenizer_arguments, tokenizer)}
     for kind in ("ar", "diffusion"):
-        recipes[kind] = Recipe(getattr(args, f"{kind}_recipe"), PRIOR_DEFAULTS, prior)
-        recipes[f"{kind}_large"] = Recipe(getattr(args, f"{kind}_recipe"), PRIOR_DEFAULTS, large)
+        path = getattr(args, f"{kind}_recipe")
+        recipes[kind] = recipe_arguments(path, parse_prior_arguments, [*IN_PROCESS, *prior])
+        recipes[f"{kind}_large"] = recipe_arguments(path, parse_prior_arguments, [*IN_PROCESS, *large])
     vqvae = build_tokenizer(recipes["tokenizer"])
     built = {}
     for name in names:
@@ -328,8 +294,8 @@ def train_run(accelerator: Accelerator, workload: Workload, args, compiled: bool
     model = workload.build()
     parameters = sum(p.numel() for p in model.parameters())
     optimizer = workload.optimizer(model)
-    name, warmup, total = (workload.recipe.get(key, kind) for key, kind in (
-        ("lr_scheduler", str), ("lr_warmup_steps", int), ("max_train_steps", int)))  # fmt: skip
+    recipe = workload.recipe
+    name, warmup, total = recipe.lr_scheduler, recipe.lr_warmup_steps, recipe.max_train_steps
     # a prepared scheduler steps once per process, hence the scripts' scaling
     lr_scheduler = get_scheduler(name, optimizer, num_warmup_steps=warmup * processes,
                                  num_training_steps=total * processes)  # fmt: skip
@@ -337,7 +303,7 @@ def train_run(accelerator: Accelerator, workload: Workload, args, compiled: bool
     if compiled:
         model = torch.compile(model, backend=args.compile_backend, mode=args.compile_mode)
     model.train()
-    max_grad_norm = workload.recipe.get("max_grad_norm", float)
+    max_grad_norm = recipe.max_grad_norm
     synchronize(device)
     reset_peak_memory(device)
     seconds, losses = [], []
@@ -675,7 +641,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.mixed_precision == "auto":
         args.mixed_precision = "bf16" if not torch.cuda.is_available() or torch.cuda.is_bf16_supported() else "no"
     if args.num_classes is None:
-        args.num_classes = recipe_num_classes(Recipe(args.ar_recipe, PRIOR_DEFAULTS))
+        args.num_classes = recipe_num_classes(recipe_arguments(args.ar_recipe, parse_prior_arguments, IN_PROCESS))
     return args
 
 
@@ -717,7 +683,7 @@ def main() -> None:
     for name in ("ar_large", "diffusion_large"):
         train(name, compiled=True)
 
-    scored = {name: relative(built[name].recipe.path) for name in ("tokenizer", "ar", "diffusion")}
+    scored = {name: relative(built[name].recipe.recipe) for name in ("tokenizer", "ar", "diffusion")}
     report |= {"scored": scored, "settings": vars(args), "models": {k: w.description for k, w in built.items()}}
     report |= {"training": training, "sampling": sampling, "crossover_batch_size": crossovers(sampling)}
     report["elapsed_s"] = time.perf_counter() - START

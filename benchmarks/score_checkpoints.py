@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Quality along one prior training run: each `checkpoint-<step>` of a run folder (Accelerate states written by
-examples/train_prior.py) as a pipeline with a finished pipeline's tokenizer, sampled and scored in every feature space
+examples/train_prior.py, of any prior kind) as a pipeline with a finished pipeline's tokenizer, sampled and scored in every feature space
 that ships for the dataset (FID, precision / recall, recognisability, conditioning) — the points of a
 quality-vs-training-minutes curve.
 
@@ -8,8 +8,8 @@ quality-vs-training-minutes curve.
         --base_pipeline pretrained/emoji-ar --n_layer 6 --n_head 8 --n_embd 256 --minutes_per_step 0.0745 \
         --label "AR 6x256" --num_samples 1000
 
-`--base_pipeline` gives the tokenizer and the token layout (the run must have used the same); the prior's shape
-flags are the run's. A checkpoint's training minutes are its step times `--minutes_per_step` (the run's measured
+`--base_pipeline` gives the tokenizer and the number of classes (the run must have used the same); the prior's kind
+and shape are the run's own (its `run_config.json`; `--n_layer/--n_head/--n_embd` for an AR run older than that file). A checkpoint's training minutes are its step times `--minutes_per_step` (the run's measured
 rate, from its log) unless the run has finished (then its eval_results.json's rate). Rows are appended to `--output`
 (default benchmarks/results/<dataset>/scaling_curve.json) after each checkpoint.
 """
@@ -24,12 +24,13 @@ from pathlib import Path
 
 from common import RESULTS, ROOT, machine, training_record, write_report
 from safetensors.torch import load_file
-from transformers import GPT2LMHeadModel
 
-from hf_vqgen import VQGenPipeline, load_image_dataset
+from hf_vqgen import load_image_dataset, load_pipeline
 from hf_vqgen.evaluation import head_agreement, sample_images, score_images
 from hf_vqgen.evaluation.features import load_feature_extractor
 from hf_vqgen.training.checkpointing import checkpoint_step, list_checkpoints
+from hf_vqgen.training.prior_kinds import PRIOR_KINDS, PriorConfig
+from hf_vqgen.training.run_config import RUN_CONFIG_FILE
 from hf_vqgen.utils import command_line, portable_path
 
 
@@ -40,10 +41,10 @@ KEEP = ("fid", "kid", "precision", "recall", "recognisability", "recognisable_sh
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="A train_prior.py --output_dir with checkpoints.")
-    parser.add_argument("--base_pipeline", required=True, help="A VQGenPipeline with the run's tokenizer and layout.")
-    parser.add_argument("--n_layer", type=int, required=True)
-    parser.add_argument("--n_head", type=int, required=True)
-    parser.add_argument("--n_embd", type=int, required=True)
+    parser.add_argument("--base_pipeline", required=True, help="A pipeline with the run's tokenizer and classes.")
+    parser.add_argument("--n_layer", type=int, default=None, help="An AR run without run_config.json: its shape.")
+    parser.add_argument("--n_head", type=int, default=None)
+    parser.add_argument("--n_embd", type=int, default=None)
     parser.add_argument("--minutes_per_step", type=float, default=None)
     parser.add_argument("--started_at", default=None,
                         help="When the run started (ISO time, UTC): a checkpoint's minutes are then the time until its "
@@ -81,20 +82,36 @@ def checkpoint_minutes(checkpoint: Path, step: int, args) -> float:
     return ((checkpoint / "model.safetensors").stat().st_mtime - started) / 60
 
 
-def checkpoint_pipeline(base: VQGenPipeline, checkpoint: Path, args) -> VQGenPipeline:
-    config = base.layout.gpt2_config(args.n_layer, args.n_head, args.n_embd, dropout=0.0)
-    config.tokenizer_weights_sha256 = base.prior.config.tokenizer_weights_sha256
-    prior = GPT2LMHeadModel(config)
-    missing, unexpected = prior.load_state_dict(load_file(checkpoint / "model.safetensors"), strict=False)
-    if unexpected or set(missing) - {"lm_head.weight"}:  # the tied lm_head is stored once, as the embedding
-        raise ValueError(f"{checkpoint} does not fit --n_layer/--n_head/--n_embd: {missing=} {unexpected=}")
-    prior.tie_weights()
-    return VQGenPipeline(vqvae=base.vqvae, prior=prior.eval())
+def run_kind(args):
+    """The run's prior kind, built from what it recorded (`run_config.json`), else an AR prior of the given shape."""
+    recorded = args.run / RUN_CONFIG_FILE
+    if recorded.is_file():
+        settings = json.loads(recorded.read_text())
+        kind_name = settings["prior_type"]
+    else:
+        if None in (args.n_layer, args.n_head, args.n_embd):
+            raise SystemExit(f"{args.run} has no {RUN_CONFIG_FILE}: pass --n_layer, --n_head and --n_embd (AR runs).")
+        settings, kind_name = {"n_layer": args.n_layer, "n_head": args.n_head, "n_embd": args.n_embd}, "ar"
+    fields = {name: value for name, value in settings.items() if name in PriorConfig.__dataclass_fields__}
+    return PRIOR_KINDS[kind_name](PriorConfig(**fields | {"dropout": 0.0}))
+
+
+def checkpoint_pipeline(base, kind, checkpoint: Path):
+    """The checkpoint's model in its kind's pipeline, with the base pipeline's tokenizer."""
+    layout = kind.layout(base.vqvae, base.layout.num_classes)
+    model = kind.build_model(layout)
+    model.config.tokenizer_weights_sha256 = base.prior_model.config.tokenizer_weights_sha256
+    missing, unexpected = model.load_state_dict(load_file(checkpoint / "model.safetensors"), strict=False)
+    tied = {key for key in missing if key.endswith(("lm_head.weight", "decoder.weight", "decoder.bias"))}
+    if unexpected or set(missing) - tied:  # tied output layers are stored once, as the embedding
+        raise ValueError(f"{checkpoint} does not fit the run's recorded prior shape: {missing=} {unexpected=}")
+    model.tie_weights()
+    return kind.pipeline(base.vqvae, model.eval())
 
 
 def main() -> None:
     args = parse_args()
-    base = VQGenPipeline.from_pretrained(args.base_pipeline)
+    base, kind = load_pipeline(args.base_pipeline), run_kind(args)
     extractors = {
         path.name: load_feature_extractor(path) for path in sorted(ASSETS.glob(f"{args.dataset_name}_*classifier"))
     }
@@ -112,14 +129,14 @@ def main() -> None:
         points.append((None, args.run))
     for step, checkpoint in points:
         if step is None:  # the exported pipeline: its own record says how long it trained
-            pipeline = VQGenPipeline.from_pretrained(args.run)
+            pipeline = load_pipeline(args.run)
             if args.final_minutes is not None:
                 step, minutes = args.final_steps, args.final_minutes
             else:
                 record = json.loads((args.run / "eval_results.json").read_text())
                 step, minutes = record["train_steps"], record["train_minutes"]
         else:
-            pipeline = checkpoint_pipeline(base, checkpoint, args)
+            pipeline = checkpoint_pipeline(base, kind, checkpoint)
             minutes = checkpoint_minutes(checkpoint, step, args)
         start = time.monotonic()
         images, _ = sample_images(

@@ -45,12 +45,6 @@ from hf_vqgen.pipelines.token_pipeline import TOKENIZER_HASH_KEY
 from hf_vqgen.publishing import check_hub_access, push_or_explain
 from hf_vqgen.training import init_trackers, load_checkpoint, resolve_resume_checkpoint, save_checkpoint
 from hf_vqgen.training.accelerator import build_accelerator, loader_generator
-from hf_vqgen.training.arguments import (
-    add_accelerate_arguments,
-    add_optimization_arguments,
-    check_training_arguments,
-    recipe_parser,
-)
 from hf_vqgen.training.class_balance import ClassBalancedSampler, class_shares
 from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
@@ -58,6 +52,7 @@ from hf_vqgen.training.prior_batches import PRIOR_ADAM_BETAS, bits_per_token, we
 from hf_vqgen.training.prior_kinds import PRIOR_KINDS, AutoregressivePrior, DiscreteDiffusionPrior, PriorConfig
 from hf_vqgen.training.run_config import remember_run_settings
 from hf_vqgen.training.run_lock import hold_output_dir
+from hf_vqgen.training.script_arguments import parse_prior_arguments
 from hf_vqgen.utils import peak_rss_mib, portable_path
 
 
@@ -65,68 +60,7 @@ logger = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = recipe_parser(__doc__)
-    parser.add_argument("--prior_type", default="ar", choices=sorted(PRIOR_KINDS))
-    data = parser.add_argument_group("data")
-    data.add_argument("--vqvae_name_or_path", required=True)
-    data.add_argument("--tokens_dir", default=None, help="Token dataset from examples/encode_dataset.py.")
-    data.add_argument("--dataset_name", default=None,
-                      help="Image dataset or folder to encode when --tokens_dir is not given (default: the one the "
-                           "tokenizer was trained on, as its card records); with --tokens_dir, the tokens' own.")  # fmt: skip
-    data.add_argument("--eval_split", default="test")
-    data.add_argument("--train_data_dir", dest="dataset_name",
-                      help="A local image folder to encode (the same as --dataset_name FOLDER; the other scripts' name).")  # fmt: skip
-    data.add_argument("--label_columns", nargs="+", default=None,
-                      help="Class label column(s) when encoding here; several become one label per combination.")  # fmt: skip
-    data.add_argument("--unconditional", action="store_true", help="Ignore class labels.")
-    data.add_argument("--max_train_samples", type=int, default=None)
-    data.add_argument("--class_balance", type=float, default=0.0,
-                      help="Draw examples with probability ~ count(class)^-x: 0 the data's mix, 1 classes equally.")  # fmt: skip
-    model = parser.add_argument_group("model")
-    model.add_argument("--n_layer", type=int, default=4)
-    model.add_argument("--n_head", type=int, default=4)
-    model.add_argument("--n_embd", type=int, default=128)
-    model.add_argument("--dropout", type=float, default=0.1)
-    model.add_argument("--class_dropout", type=float, default=0.1, help="Label -> null class rate, for CFG.")
-    diffusion = parser.add_argument_group("discrete diffusion (--prior_type diffusion)")
-    diffusion.add_argument("--corruption", default="absorbing", choices=("uniform", "absorbing", "mask_and_replace"))
-    diffusion.add_argument("--objective", default="x0", choices=("original", "x0"),
-                           help="original: g(x_b) -> x_a; x0: predict the clean grid from x_t.")  # fmt: skip
-    diffusion.add_argument("--schedule", default="cosine", choices=("linear", "cosine"))
-    diffusion.add_argument("--num_train_timesteps", type=int, default=100)
-    diffusion.add_argument("--extra_corruption", type=float, default=0.1, help="x_a -> x_b rate (original).")
-    diffusion.add_argument("--loss_on", default=None, choices=("corrupted", "all"),
-                           help="x0 loss positions; default: all for uniform corruption, else corrupted.")  # fmt: skip
-    diffusion.add_argument("--num_inference_steps", type=int, default=16, help="For validation samples.")
-    train = parser.add_argument_group("training")
-    train.add_argument("--output_dir", default="prior-pipeline")
-    train.add_argument("--init_from", default=None,
-                       help="A saved pipeline folder of this --prior_type (a finished run or a shipped one): continue "
-                            "training its prior (its weights; a fresh optimiser and schedule) as a new leg.")  # fmt: skip
-    train.add_argument("--weight_decay", type=float, default=0.1)
-    train.add_argument("--use_ema", action="store_true")
-    train.add_argument("--ema_decay", type=float, default=0.999)
-    train.add_argument("--num_validation_images", type=int, default=16)
-    train.add_argument("--max_train_minutes", type=float, default=None, help="Stop (and save) after this long.")
-    add_optimization_arguments(train, max_train_steps=3000, learning_rate=1e-3)
-    add_accelerate_arguments(train, checkpointing_steps=1000, validation_steps=500)
-    args = parser.parse_args(argv)
-    check_training_arguments(parser, args)
-    if not 0 <= args.class_dropout < 1:
-        parser.error("--class_dropout must be in [0, 1)")
-    if not 0 <= args.class_balance <= 1:
-        parser.error("--class_balance must be in [0, 1]")
-    if args.class_balance and args.unconditional:
-        parser.error("--class_balance needs class labels (drop --unconditional)")
-    if args.max_train_minutes is not None and args.max_train_minutes <= 0:
-        parser.error("--max_train_minutes must be > 0")
-    if not 0 <= args.extra_corruption < 1:
-        parser.error("--extra_corruption must be in [0, 1)")
-    if args.num_train_timesteps < 1 or args.num_inference_steps < 1:
-        parser.error("--num_train_timesteps and --num_inference_steps must be >= 1")
-    if args.loss_on is None:
-        args.loss_on = "all" if args.corruption == "uniform" else "corrupted"
-    return args
+    return parse_prior_arguments(argv, __doc__)
 
 
 def load_tokens(args, vqvae: VQVAEModel, accelerator: Accelerator):

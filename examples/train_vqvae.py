@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from accelerate.utils import set_seed
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
-from hf_vqgen import PixelTransform, VQVAEModel, load_image_dataset, with_pixel_values
+from hf_vqgen import PixelTransform, load_image_dataset, with_pixel_values
 from hf_vqgen.data import collate_pixel_values
 from hf_vqgen.data.streaming import (
     StreamingImages,
@@ -51,17 +50,12 @@ from hf_vqgen.training import (
     save_checkpoint,
 )
 from hf_vqgen.training.accelerator import build_accelerator, loader_generator
-from hf_vqgen.training.arguments import (
-    add_accelerate_arguments,
-    add_optimization_arguments,
-    check_training_arguments,
-    recipe_parser,
-)
 from hf_vqgen.training.export import export_atomically, recover_interrupted_export
 from hf_vqgen.training.loop import backward_and_step, out_of_time, resumed_batches
 from hf_vqgen.training.losses import load_perceptual_network
 from hf_vqgen.training.run_config import remember_run_settings
 from hf_vqgen.training.run_lock import hold_output_dir
+from hf_vqgen.training.script_arguments import build_tokenizer, parse_tokenizer_arguments
 from hf_vqgen.utils import peak_rss_mib
 
 
@@ -71,132 +65,7 @@ CARD_METRICS = ("psnr", "ssim", "codebook_usage", "perplexity")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = recipe_parser(__doc__)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset_name", default=None, help="`fashion_mnist`, `emoji` or a Hub dataset id.")
-    data.add_argument(
-        "--train_data_dir",
-        default=None,
-        help="Local image folder, or shard folder with --streaming (overrides --dataset_name).",
-    )
-    data.add_argument("--image_column", default="image")
-    data.add_argument("--eval_split", default="test", help="Split for validation grids and the final metrics.")
-    data.add_argument("--resolution", type=int, default=28)
-    data.add_argument("--num_channels", type=int, default=1, choices=(1, 3))
-    data.add_argument("--resize_mode", default="resize", choices=("resize", "pad"))
-    data.add_argument("--max_train_samples", type=int, default=None, help="Truncate the training split (debugging).")
-    data.add_argument("--max_eval_samples", type=int, default=None, help="Truncate the evaluation split.")
-    data.add_argument("--dataloader_num_workers", type=int, default=0)
-    data.add_argument(
-        "--streaming", action="store_true", help="Stream the dataset (no epochs; --max_*_samples are read lazily)."
-    )
-    data.add_argument(
-        "--shuffle_buffer_size", type=int, default=1000, help="--streaming: rows drawn at random from this many."
-    )
-
-    model = parser.add_argument_group("model")
-    model.add_argument("--block_out_channels", type=int, nargs="+", default=[32, 64, 64])
-    model.add_argument("--layers_per_block", type=int, default=1)
-    model.add_argument("--latent_channels", type=int, default=64)
-    model.add_argument("--norm_num_groups", type=int, default=32)
-    model.add_argument("--no_mid_block_attention", action="store_true", help="Drop the mid-block self-attention.")
-    model.add_argument("--quantizer", default="vq", choices=("vq", "fsq"),
-                       help="vq: a learned codebook (the options below); fsq: finite scalar quantization.")  # fmt: skip
-    model.add_argument("--fsq_levels", type=int, nargs="+", default=None,
-                       help="FSQ values per code dimension (e.g. 8 8 8: 512 codes of dimension 3).")  # fmt: skip
-    model.add_argument(
-        "--num_vq_embeddings", type=int, default=None, help="Codebook size (default 256; FSQ: implied)."
-    )
-    model.add_argument("--vq_embed_dim", type=int, default=None, help="Code dimension (default: latent_channels).")
-    model.add_argument("--codebook_update", default="ema", choices=("loss", "ema"))
-    model.add_argument("--commitment_beta", type=float, default=0.25)
-    model.add_argument("--ema_decay", type=float, default=0.99)
-    model.add_argument("--kmeans_init", action="store_true")
-    model.add_argument("--dead_code_threshold", type=float, default=0.0)
-    model.add_argument("--use_cosine_codes", action="store_true")
-
-    loss = parser.add_argument_group("loss")
-    loss.add_argument("--reconstruction_loss", default="l1", choices=("l1", "l2"))
-    loss.add_argument("--codebook_weight", type=float, default=1.0)
-    loss.add_argument("--feature_matching_weight", type=float, default=0.0, help="Discriminator-feature perceptual.")
-    loss.add_argument("--disc_weight", type=float, default=0.0, help="Adversarial weight (times the adaptive one).")
-    loss.add_argument("--disc_start", type=int, default=0, help="Step from which the adversarial term is used.")
-    loss.add_argument("--disc_base_channels", type=int, default=32)
-    loss.add_argument("--disc_num_layers", type=int, default=2)
-    loss.add_argument("--disc_learning_rate", type=float, default=None, help="Default: --learning_rate.")
-    loss.add_argument("--lpips_model_path", default=None,
-                      help="Perceptual loss network: a local TorchScript LPIPS file, or a metric classifier folder "
-                           "(e.g. benchmarks/assets/emoji_shape_classifier); never downloaded.")  # fmt: skip
-    loss.add_argument("--lpips_weight", type=float, default=0.0)
-
-    train = parser.add_argument_group("training")
-    train.add_argument("--output_dir", default="vqvae-model")
-    train.add_argument("--max_train_minutes", type=float, default=None, help="Stop (and save) after this long.")
-    train.add_argument("--adam_beta1", type=float, default=0.9)
-    train.add_argument("--adam_beta2", type=float, default=0.99)
-    train.add_argument("--adam_weight_decay", type=float, default=0.0)
-    add_optimization_arguments(train, max_train_steps=5000, learning_rate=1e-3)
-    add_accelerate_arguments(train, checkpointing_steps=1000, validation_steps=500)
-    args = parser.parse_args(argv)
-    check_training_arguments(parser, args)
-    if args.streaming and args.dataloader_num_workers:
-        parser.error("--streaming reads in the main process (its position is saved with the checkpoint): "
-                     "use --dataloader_num_workers 0")  # fmt: skip
-    if args.shuffle_buffer_size < 0:
-        parser.error("--shuffle_buffer_size must be >= 0")
-    if bool(args.lpips_model_path) != (args.lpips_weight > 0):
-        parser.error("--lpips_model_path and --lpips_weight > 0 go together (one without the other would be ignored)")
-    if (args.dataset_name is None) == (args.train_data_dir is None):
-        parser.error(
-            "pass the images to train on: --dataset_name (fashion_mnist, emoji, a Hub id) or --train_data_dir"
-        )
-    if args.quantizer == "fsq":
-        if not args.fsq_levels:
-            parser.error("--quantizer fsq needs --fsq_levels (e.g. 8 8 8)")
-        implied = (math.prod(args.fsq_levels), len(args.fsq_levels))
-        given = (args.num_vq_embeddings, args.vq_embed_dim)
-        if any(value is not None and value != want for value, want in zip(given, implied)):
-            parser.error(f"--fsq_levels {' '.join(map(str, args.fsq_levels))} imply --num_vq_embeddings {implied[0]} "
-                         f"and --vq_embed_dim {implied[1]}; got {given[0]} and {given[1]} (drop them)")  # fmt: skip
-        args.num_vq_embeddings, args.vq_embed_dim = implied
-        vq_only = {"--codebook_update loss": args.codebook_update != "ema", "--kmeans_init": args.kmeans_init,
-                   "--dead_code_threshold": args.dead_code_threshold > 0, "--use_cosine_codes": args.use_cosine_codes,
-                   "--commitment_beta": args.commitment_beta != 0.25, "--ema_decay": args.ema_decay != 0.99}  # fmt: skip
-        if any(vq_only.values()):
-            parser.error(f"{', '.join(k for k, v in vq_only.items() if v)} only apply to --quantizer vq (FSQ has no "
-                         "learned codebook)")  # fmt: skip
-    elif args.fsq_levels:
-        parser.error("--fsq_levels is for --quantizer fsq")
-    args.num_vq_embeddings = args.num_vq_embeddings or 256
-    if args.resolution % 2 ** (len(args.block_out_channels) - 1):
-        parser.error(f"--resolution {args.resolution} is not divisible by 2**(len(--block_out_channels) - 1)")
-    return args
-
-
-def build_model(args: argparse.Namespace) -> VQVAEModel:
-    num_blocks = len(args.block_out_channels)
-    return VQVAEModel(
-        in_channels=args.num_channels,
-        out_channels=args.num_channels,
-        down_block_types=("DownEncoderBlock2D",) * num_blocks,
-        up_block_types=("UpDecoderBlock2D",) * num_blocks,
-        block_out_channels=tuple(args.block_out_channels),
-        layers_per_block=args.layers_per_block,
-        latent_channels=args.latent_channels,
-        sample_size=args.resolution,
-        num_vq_embeddings=args.num_vq_embeddings,
-        norm_num_groups=args.norm_num_groups,
-        vq_embed_dim=args.vq_embed_dim,
-        mid_block_add_attention=not args.no_mid_block_attention,
-        codebook_update=args.codebook_update,
-        commitment_beta=args.commitment_beta,
-        ema_decay=args.ema_decay,
-        kmeans_init=args.kmeans_init,
-        dead_code_threshold=args.dead_code_threshold,
-        use_cosine_codes=args.use_cosine_codes,
-        quantizer_type=args.quantizer,
-        fsq_levels=args.fsq_levels,
-    )
+    return parse_tokenizer_arguments(argv, __doc__)
 
 
 def build_streaming_dataloaders(args: argparse.Namespace):
@@ -339,7 +208,7 @@ def build_components(args: argparse.Namespace, accelerator: Accelerator) -> Comp
     if args.streaming:  # its stream position goes into every checkpoint (`accelerator.prepare` leaves it as it is)
         accelerator.register_for_checkpointing(train_loader)
     set_seed(args.seed)  # the same initial weights whatever the data loading before drew from the RNG
-    model = build_model(args)
+    model = build_tokenizer(args)
     criterion_config = VQGANLossConfig(
         reconstruction=args.reconstruction_loss, codebook_weight=args.codebook_weight,
         feature_matching_weight=args.feature_matching_weight, lpips_weight=args.lpips_weight,
