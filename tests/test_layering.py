@@ -22,6 +22,7 @@ INFERENCE = [
     PACKAGE / "image_utils.py",
 ]
 SCRIPTS = sorted((ROOT / "examples").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
+SCRIPTS += sorted((ROOT / "tools").glob("*.py"))
 
 
 def module_name(path: Path) -> str:

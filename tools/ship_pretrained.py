@@ -4,8 +4,11 @@ safetensors, a model card with the run's own training command and hyperparameter
 them, the tokenizer named by the run folder it actually used) and the metrics the benchmarks measured on these very
 weights, sample grids, completions, and the reverse-diffusion GIF.
 
-    python benchmarks/ship_pretrained.py   # after bench_ar_recipe.py and bench_diffusion_recipe.py
-    python benchmarks/ship_pretrained.py --diffusion_run diffusion-1-4k
+    python -m tools.ship_pretrained   # from the repository root, after bench_ar_recipe.py and bench_diffusion_recipe.py
+    python -m tools.ship_pretrained --diffusion_run diffusion-1-4k
+
+A release tool, not a benchmark: it measures nothing itself (it copies what the benchmarks measured). It reads the
+benchmarks' run folders and results through `benchmarks/common.py`, hence `-m` from the repository root.
 
 Card metrics are merged: on a rerun the figures this script copies are replaced, and figures added since (e.g. by
 `examples/evaluate.py --update_card`) are kept as long as the shipped weights are unchanged. Samples are drawn with
@@ -24,8 +27,8 @@ import shutil
 from pathlib import Path
 
 import torch
-from common import RESULTS, ROOT, RUNS, portable, read_json, relative, run_script, training_record
 
+from benchmarks.common import RESULTS, ROOT, RUNS, portable, read_json, relative, run_script, training_record
 from hf_vqgen import VQVAEModel, load_pipeline
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 
