@@ -3,7 +3,7 @@
 codebook, FSQ, another codebook size...) is scored on its reconstructions — PSNR, SSIM, codes used, rFID in each
 feature space given, mean colour error — and then by the same short autoregressive prior trained on its codes: the
 prior's held-out bits/token and the FID of its samples. Every step runs as its example script (encode_dataset.py,
-train_prior.py, evaluate.py); finished steps are reused (`--reuse`).
+train_prior.py, evaluate.py); finished steps are reused (`--reuse`). `benchmarks/report.py` renders the table.
 
     python benchmarks/compare_tokenizers.py \
         --tokenizers vq=pretrained/emoji-tokenizer fsq=benchmarks/results/runs/emoji/vqvae-fsq \
@@ -12,8 +12,7 @@ train_prior.py, evaluate.py); finished steps are reused (`--reuse`).
         --results_file benchmarks/results/emoji/tokenizer_comparison.json
 
 Equal prior compute: every prior runs the recipe with `--max_train_steps --prior_steps` (the cosine schedule ends
-there), the same batch, seed and data order. The dataset is the one each tokenizer recorded. Writes the JSON and a
-markdown table beside it (`.md`).
+there), the same batch, seed and data order. The dataset is the one each tokenizer recorded. Writes the JSON.
 """
 
 from __future__ import annotations
@@ -135,22 +134,6 @@ def compare(name: str, tokenizer: Path, args: argparse.Namespace, spaces: dict[s
     return row
 
 
-def markdown(report: dict) -> str:
-    spaces = list(report["feature_spaces"])
-    head = ["tokenizer", "train min", "PSNR", "SSIM", "codes used", "perplexity", "colour err"]
-    head += [f"rFID ({s})" for s in spaces] + ["prior bits/token"] + [f"sample FID ({s})" for s in spaces]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, row in report["tokenizers"].items():
-        rec, prior, minutes = row["reconstruction"], row["prior"], row["train_minutes"]
-        cells = [f"{name} (`{row['tokenizer']}`)", f"{minutes:.0f}" if minutes else "?", f"{rec['psnr']:.2f}",
-                 f"{rec['ssim']:.3f}", f"{rec['codebook_usage']:.0%}", f"{rec['perplexity']:.0f}",
-                 f"{rec['mean_colour_error']:.1f}"]  # fmt: skip
-        cells += [f"{rec[f'rfid_{s}']:.2f}" for s in spaces] + [f"{prior['eval_bits_per_token']:.3f}"]
-        cells += [f"{prior[f'fid_{s}']:.2f}" for s in spaces]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def main() -> None:
     args = parse_args()
     spaces = args.feature_extractors
@@ -164,9 +147,6 @@ def main() -> None:
         "tokenizers": rows,
     }
     write_report(args.results_file, report)
-    table = markdown(report)
-    Path(args.results_file).with_suffix(".md").write_text(table)
-    print(table)
 
 
 if __name__ == "__main__":
