@@ -1,6 +1,8 @@
 """Each example script runs end to end for a couple of steps on tiny data."""
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -96,7 +98,8 @@ def test_train_vqvae_resumes_from_latest_checkpoint(tmp_path, fake_fashion_mnist
     assert (output_dir / "checkpoint-4").is_dir()
 
 
-RECIPES = Path(__file__).resolve().parents[1] / "examples" / "recipes"
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "examples" / "recipes"
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES.glob("*.args")), ids=lambda p: p.stem)
@@ -735,3 +738,22 @@ def test_a_new_prior_kind_is_one_class(tmp_path, tiny_tokenizer, monkeypatch):
     sample.main(sample.parse_args(["--pipeline", str(output_dir), "--output_dir", str(tmp_path / "samples"),
                                    "--samples_per_class", "1", "--num_completions", "1"]))  # fmt: skip
     assert (tmp_path / "samples" / "samples.png").is_file()
+
+
+@pytest.mark.parametrize("prior_type", ["ar", "diffusion"])
+def test_score_checkpoints_scores_every_checkpoint_of_any_prior_kind(tmp_path, tiny_tokenizer, prior_type):
+    """benchmarks/score_checkpoints.py rebuilds a checkpoint's model from the run's recorded config, whatever its kind."""
+    run = tmp_path / "run"
+    train_prior.main(train_prior.parse_args(
+        TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--prior_type", prior_type,
+                           "--max_train_steps", "2", "--checkpointing_steps", "1", "--output_dir", str(run)]
+    ))  # fmt: skip
+    curve = tmp_path / "curve.json"
+    subprocess.run(
+        [sys.executable, "benchmarks/score_checkpoints.py", "--run", str(run), "--base_pipeline", str(run),
+         "--label", prior_type, "--num_samples", "8", "--batch_size", "8", "--output", str(curve), "--final"],
+        cwd=ROOT, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
+    )  # fmt: skip
+    rows = json.loads(curve.read_text())["rows"]
+    assert [row["step"] for row in rows] == [1, 2, 2]  # both checkpoints, then the exported pipeline
+    assert all(row["fashion_mnist_classifier"]["fid"] >= 0 for row in rows)
