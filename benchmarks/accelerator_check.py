@@ -208,8 +208,7 @@ def synthetic_token_grids(layout, batch_size: int, generator: torch.Generator) -
 
 
 def prior_workload(recipe: argparse.Namespace, vqvae: VQVAEModel, num_classes: int, device, seed: int) -> Workload:
-    settings = recipe
-    kind = PRIOR_KINDS[settings.prior_type](PriorConfig.from_namespace(settings))
+    kind = PRIOR_KINDS[recipe.prior_type](PriorConfig.from_namespace(recipe))
     layout = kind.layout(vqvae, num_classes)
     batch, generator = recipe.train_batch_size, torch.Generator().manual_seed(seed)
     grids = [synthetic_token_grids(layout, batch, generator) for _ in range(POOL)]
@@ -220,11 +219,11 @@ def prior_workload(recipe: argparse.Namespace, vqvae: VQVAEModel, num_classes: i
         return torch.optim.AdamW(weight_decay_groups(model, weight_decay), lr=lr, betas=PRIOR_ADAM_BETAS)
 
     def loss(model, batch):
-        input_ids, labels = kind.inputs(batch, layout, settings.class_dropout)  # after build: the scheduler exists
+        input_ids, labels = kind.inputs(batch, layout, recipe.class_dropout)  # after build: the scheduler exists
         return model(input_ids=input_ids, labels=labels).loss
 
-    prefix = layout.prefix_length if settings.prior_type == "ar" else layout.denoiser_prefix_length
-    description = {key: getattr(settings, key) for key in ("n_layer", "n_head", "n_embd")}
+    prefix = layout.prefix_length if recipe.prior_type == "ar" else layout.denoiser_prefix_length
+    description = {key: getattr(recipe, key) for key in ("n_layer", "n_head", "n_embd")}
     description |= {"grid": [layout.grid_height, layout.grid_width], "num_classes": num_classes}
     description |= {"sequence_length": prefix + layout.num_tokens, "global_batch_size": batch}
     return Workload(lambda: kind.build_model(layout), optimizer, loss, recipe, batches, description, kind.pipeline)
