@@ -87,7 +87,7 @@ def time_row(row: dict) -> None:
     if "scored" not in row:
         raise SystemExit(f"The row {row['prior']!r} does not name the pipeline it scored: rerun without --retime.")
     pipeline = load_pipeline(local(row["scored"]))
-    kwargs = {"num_inference_steps": row["steps"]} if isinstance(pipeline, DiscreteDiffusionPipeline) else {}
+    kwargs = {"num_inference_steps": row["steps"]} if pipeline.has_reverse_process else {}
     row["images_per_second_batch100"] = sampling_speed(pipeline, 100, 3, **kwargs)
     row["images_per_second_batch1"] = sampling_speed(pipeline, 1, 5, **kwargs)
 

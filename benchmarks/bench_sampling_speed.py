@@ -163,11 +163,11 @@ def load(path: Path, kind: type, argument: str):
 
 
 def describe(pipeline) -> dict:
-    layout, model = pipeline.layout, getattr(pipeline, "prior", None) or pipeline.denoiser
+    layout, model = pipeline.layout, pipeline.prior_model
     described = {"grid": [layout.grid_height, layout.grid_width], "num_tokens": layout.num_tokens}
     described |= {"num_codes": layout.num_codes, "num_classes": layout.num_classes}
     described["parameters"] = sum(p.numel() for p in model.parameters())
-    if isinstance(pipeline, DiscreteDiffusionPipeline):
+    if pipeline.components.get("scheduler") is not None:
         described |= {key: pipeline.scheduler.config[key] for key in ("corruption", "sampler")}
     return described
 

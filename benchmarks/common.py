@@ -8,6 +8,7 @@ Imported as `from common import ...`: `python benchmarks/<script>.py` puts this 
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -32,13 +33,13 @@ RECIPES = ROOT / "examples" / "recipes"
 
 
 def machine() -> dict:
-    """The CPU, torch threads and OpenMP wait policy a figure was measured with."""
+    """The CPU, torch threads, OpenMP wait policy, library versions and GPUs (if any) a figure was measured with."""
     cpu = platform.processor()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
         cpu = names[0] if names else cpu
-    return {
+    record = {
         "cpu": cpu,
         "torch_threads": torch.get_num_threads(),
         # PASSIVE (set for multi-process runs) slows small-op loops such as KV-cached sampling; recorded so figures
@@ -47,6 +48,16 @@ def machine() -> dict:
         "torch": torch.__version__,
         "python": sys.version,
     }
+    for library in ("transformers", "diffusers", "accelerate"):
+        record[library] = importlib.metadata.version(library)
+    cuda = torch.cuda.is_available()
+    record["num_gpus"] = torch.cuda.device_count() if cuda else 0
+    if cuda:
+        gpu = torch.cuda.get_device_properties(0)
+        record |= {"gpu_name": gpu.name, "gpu_memory_gib": gpu.total_memory / 2**30,
+                   "compute_capability": f"{gpu.major}.{gpu.minor}", "cuda": torch.version.cuda,
+                   "cudnn": torch.backends.cudnn.version(), "bf16_supported": torch.cuda.is_bf16_supported()}  # fmt: skip
+    return record
 
 
 # timing

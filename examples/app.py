@@ -111,7 +111,7 @@ def class_dropdowns(entry: DemoPipeline) -> tuple[gr.Dropdown, gr.Dropdown]:
 
 def steps_settings(entry: DemoPipeline | None, value: int = 8) -> dict:
     """The diffusion-steps slider for `entry`: up to its scheduler's timesteps; hidden for an AR pipeline."""
-    if entry is None or not entry.is_diffusion:
+    if entry is None or not entry.has_reverse_process:
         return {"visible": False}
     maximum = max(entry.max_steps, 2)  # a slider needs minimum < maximum
     return {"visible": True, "maximum": maximum, "value": min(value, maximum)}
@@ -185,7 +185,7 @@ def datasets_of(entries: list[DemoPipeline]) -> dict[str, tuple[DemoPipeline | N
     groups: dict[str, list] = {}
     for entry in entries:
         pair = groups.setdefault(entry.dataset, [None, None])
-        slot = int(entry.is_diffusion)
+        slot = int(entry.has_reverse_process)
         pair[slot] = pair[slot] or entry
     return {dataset: (ar, diffusion) for dataset, (ar, diffusion) in groups.items()}
 
@@ -271,7 +271,7 @@ def complete_tab(entries: list[DemoPipeline], workdir: Path) -> None:
 
 
 def inpaint_tab(entries: list[DemoPipeline], workdir: Path) -> None:
-    by_name = {entry.name: entry for entry in entries if entry.is_diffusion}
+    by_name = {entry.name: entry for entry in entries if entry.has_reverse_process}
     if not by_name:
         gr.Markdown("Inpainting needs a diffusion pipeline; none is loaded.")
         return
@@ -324,7 +324,7 @@ def inpaint_tab(entries: list[DemoPipeline], workdir: Path) -> None:
 
 
 def reverse_tab(entries: list[DemoPipeline], workdir: Path) -> None:
-    by_name = {entry.name: entry for entry in entries if entry.is_diffusion}
+    by_name = {entry.name: entry for entry in entries if entry.has_reverse_process}
     if not by_name:
         gr.Markdown("The reverse process needs a diffusion pipeline; none is loaded.")
         return

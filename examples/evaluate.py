@@ -285,7 +285,7 @@ def main(args: argparse.Namespace) -> dict:
         timings["generate_seconds"] = time.monotonic() - start
         grid = image_grid(images[:64], columns=8)
         results["settings"].update(what="pipeline samples", **sampling)
-        if isinstance(pipeline, VQGenPipeline):  # an exact likelihood exists for the autoregressive prior only
+        if pipeline.has_exact_likelihood:
             results["metrics"].update(prior_likelihood(pipeline, args))
     elif args.tokenizer:
         tokenizer = VQVAEModel.from_pretrained(args.tokenizer).eval()

@@ -116,7 +116,7 @@ def test_the_card_is_read_from_its_context_else_from_the_readme(tmp_path):
 def test_pipelines_load_with_names_datasets_and_test_images(entries):
     ar, diffusion = entries
     assert (ar.name, diffusion.name) == ("ar (AR)", "diffusion (diffusion)")
-    assert not ar.is_diffusion and diffusion.is_diffusion and diffusion.max_steps == 20
+    assert not ar.has_reverse_process and diffusion.has_reverse_process and diffusion.max_steps == 20
     assert ar.dataset == diffusion.dataset  # no card: grouped by image size, so shown side by side
     assert ar.classes.names == ("class 0", "class 1", "class 2")
     assert ar.test_images and ar.test_images[0].size == (8, 8)  # drawn shapes: no dataset is known
@@ -310,4 +310,4 @@ def test_switching_pipelines_gives_widget_settings_gradio_accepts(app, entries):
         gr.Slider(0, 5, **guidance)
         gr.Slider(0, **top_k)
         gr.Slider(1, **{"maximum": 100, **steps})  # was: maximum 1 for an AR pipeline, refused by Gradio
-        assert steps["visible"] == entry.is_diffusion
+        assert steps["visible"] == entry.has_reverse_process

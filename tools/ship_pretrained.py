@@ -121,7 +121,7 @@ def benchmark_metrics(args) -> dict:
         for kind, run in runs.items():
             if result.get("scored") == run and "fid" in result.get("metrics", {}):
                 settings = result["settings"] | {"num_samples": result["metrics"]["num_samples"]}
-                steps = settings.get("num_inference_steps") if kind == "diffusion" else None
+                steps = settings.get("num_inference_steps")  # None for an AR prior
                 label = evaluator(relative(path), "samples", settings, sampling_label(settings, steps))
                 metrics[kind][label] = card_metrics(result["metrics"])
     for kind, found in metrics.items():

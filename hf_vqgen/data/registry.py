@@ -28,6 +28,15 @@ class RegisteredDataset:
     licence_section: str = ""  # a card section crediting the images, where their licences ask for one
     prepare: str = ""  # how a user gets the data, for messages
     gallery: Callable[[], list] | None = None  # a few test images for the demo to offer (PIL), where it has some
+    features: datasets.Features | None = None  # its columns, where known without the data (other label columns)
+
+    def num_label_classes(self, column: str = "label") -> int:
+        """Classes of one label column, without loading the data (`--label_columns` of a recipe)."""
+        if column == "label":
+            return len(self.class_names)
+        if self.features is None or not isinstance(self.features.get(column), datasets.ClassLabel):
+            raise ValueError(f"The {self.name} dataset has no ClassLabel column {column!r}.")
+        return self.features[column].num_classes
 
 
 def _emoji_licences() -> str:
@@ -54,6 +63,7 @@ DATASETS: dict[str, RegisteredDataset] = {
         num_channels=3,
         class_names=emoji.EMOJI_CATEGORIES,
         label_meaning="category",
+        features=emoji.EMOJI_FEATURES,
         licence_section=_emoji_licences(),
         prepare="`make emoji` (npm packages, rendered once)",
     ),

@@ -200,7 +200,7 @@ def sample(
         "top_k": int(top_k) if top_k else None,
         "generator": _seeded(seed),
     }
-    if entry.is_diffusion:
+    if entry.has_reverse_process:
         steps = _count(num_inference_steps, "The number of steps", 1, entry.max_steps)
         kwargs.update(num_inference_steps=steps, callback_on_step_end=_step_callback(progress, steps, "Sampling"))
     if kwargs["class_labels"] is None and kwargs["guidance_scale"] != 1.0:
@@ -273,7 +273,7 @@ def inpaint(
     """Resample the tokens under `mask` ((H, W) bool array or image of `image`'s size, True / white = regenerate)
     with the diffusion prior, keeping the rest. Returns (enlarged image, caption) pairs: the original, the
     regenerated tokens shaded red, then `num_samples` results. Remarks about the input go to `notes`."""
-    if not entry.is_diffusion:
+    if not entry.has_reverse_process:
         raise DemoInputError(f"{entry.name} is not a diffusion pipeline; inpainting needs one.")
     pixels = prepare_image(entry, image, notes)
     shape = np.asarray(mask).shape[:2] if isinstance(mask, np.ndarray) else load_image(mask).size[::-1]
@@ -307,7 +307,7 @@ def reverse_process(
 ) -> tuple[list[tuple[PIL.Image.Image, str]], str]:
     """One sample's reverse diffusion: each step's decoded grid (enlarged; MASK positions shown as the denoiser's
     guess) with its caption, and the path of the GIF of every step written into `output_dir`."""
-    if not entry.is_diffusion:
+    if not entry.has_reverse_process:
         raise DemoInputError(f"{entry.name} is not a diffusion pipeline; the reverse process needs one.")
     steps = _count(num_inference_steps, "The number of steps", 1, entry.max_steps)
     labels = entry.classes.class_labels(classes or [], 1)

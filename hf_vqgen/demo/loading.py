@@ -15,7 +15,7 @@ from PIL import ImageDraw
 
 from ..data.image_modes import to_model_mode
 from ..data.registry import DATASETS
-from ..pipelines import DiscreteDiffusionPipeline, load_pipeline
+from ..pipelines import load_pipeline
 from ..pipelines.hub_resolution import resolve_pretrained_path
 
 
@@ -105,8 +105,9 @@ class DemoPipeline:
     test_images: list[PIL.Image.Image] = field(default_factory=list)
 
     @property
-    def is_diffusion(self) -> bool:
-        return isinstance(self.pipeline, DiscreteDiffusionPipeline)
+    def has_reverse_process(self) -> bool:
+        """Steps, frames of the reverse process and inpainting: what a diffusion pipeline's page offers."""
+        return self.pipeline.has_reverse_process
 
     @property
     def resolution(self) -> int:
@@ -122,7 +123,7 @@ class DemoPipeline:
 
     @property
     def max_steps(self) -> int:
-        return self.pipeline.scheduler.config.num_train_timesteps if self.is_diffusion else 0
+        return self.pipeline.scheduler.config.num_train_timesteps if self.has_reverse_process else 0
 
 
 def read_card(folder: str | os.PathLike, name_or_path: str | None = None) -> dict:
@@ -152,9 +153,9 @@ def load_demo_pipelines(sources: list[str]) -> list[DemoPipeline]:
         folder, _ = resolve_pretrained_path(source, {})
         pipeline = load_pipeline(folder)
         card = read_card(folder, source)
-        kind = "diffusion" if isinstance(pipeline, DiscreteDiffusionPipeline) else "AR"
-        # diffusion steps report through the step callback; the AR loop's tqdm bar is what Gradio can follow
-        pipeline.set_progress_bar_config(disable=kind == "diffusion")
+        kind = pipeline.kind_label
+        # reverse-process steps report through the step callback; the AR loop's tqdm bar is what Gradio can follow
+        pipeline.set_progress_bar_config(disable=pipeline.has_reverse_process)
         config = pipeline.vqvae.config
         dataset = card.get("dataset") or f"{config.sample_size}x{config.sample_size}x{config.in_channels} images"
         name = f"{Path(str(source).rstrip('/')).name} ({kind})"

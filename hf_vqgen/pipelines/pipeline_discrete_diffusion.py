@@ -84,6 +84,7 @@ class DiscreteDiffusionPipeline(TokenImagePipeline):
         self.register_modules(vqvae=vqvae, denoiser=denoiser, scheduler=scheduler)
 
     has_reverse_process = True
+    kind_label = "diffusion"
 
     @property
     def prior_model(self) -> PreTrainedModel:

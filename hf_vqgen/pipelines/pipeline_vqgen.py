@@ -44,6 +44,8 @@ class VQGenPipeline(TokenImagePipeline):
     """
 
     model_cpu_offload_seq = "prior->vqvae"
+    has_exact_likelihood = True
+    kind_label = "AR"
     builtin_sampling_defaults = {
         "guidance_scale": 1.0,
         "guidance_schedule": "constant",

@@ -146,7 +146,9 @@ class TokenImagePipeline(DiffusionPipeline):
     `save_pretrained` / the Hub; without saved defaults the library's own (`builtin_sampling_defaults`) apply."""
 
     builtin_sampling_defaults: dict = {}  # argument -> value when neither the call nor the pipeline names one
-    has_reverse_process: bool = False  # calls can return every step's grid (`return_intermediates`)
+    has_reverse_process: bool = False  # denoises the whole grid over steps: `num_inference_steps`, every step's grid
+    has_exact_likelihood: bool = False  # its prior scores a token grid's exact log-likelihood (held-out bits/token)
+    kind_label: str = "token"  # how pages and names call this kind of prior ("AR", "diffusion")
 
     def completion_inputs(self, image, num_prefix_rows: int) -> dict:
         """The call arguments that complete `image` from its first `num_prefix_rows` token rows (every prior can;

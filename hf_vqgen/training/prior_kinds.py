@@ -70,6 +70,10 @@ class AutoregressivePrior:
         """The prior of a saved `VQGenPipeline` folder, to continue training it."""
         return GPT2LMHeadModel.from_pretrained(pipeline_dir / "prior", dtype=torch.float32)
 
+    def input_length(self, layout: TokenLayout) -> int:
+        """Tokens in one training input (prefix and codes), for tokens/s figures."""
+        return layout.sequence_length
+
     def inputs(self, batch: dict, layout: TokenLayout, class_dropout: float, generator=None):
         """(input_ids, labels) of one batch for the model's loss."""
         return build_batch(batch, layout, class_dropout)
@@ -124,6 +128,9 @@ class DiscreteDiffusionPrior:
         """The denoiser (and scheduler) of a saved `DiscreteDiffusionPipeline` folder, to continue training it."""
         self.scheduler = DiscreteDiffusionScheduler.from_pretrained(pipeline_dir / "scheduler")
         return BertForMaskedLM.from_pretrained(pipeline_dir / "denoiser", dtype=torch.float32)
+
+    def input_length(self, layout: TokenLayout) -> int:
+        return layout.denoiser_prefix_length + layout.num_tokens
 
     def inputs(self, batch: dict, layout: TokenLayout, class_dropout: float, generator=None):
         args = self.config
