@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from hf_vqgen import TokenLayout, VQVAEModel, load_image_dataset
 from hf_vqgen.data import (
     encode_image_dataset,
+    label_column_sizes,
     load_token_dataset,
     save_token_dataset,
     tokenizer_identity,
@@ -130,6 +131,19 @@ def class_names(tokens, num_classes: int) -> list[str] | None:
     feature = tokens.features.get("label")
     names = getattr(feature, "names", None)
     return list(names) if names and len(names) == num_classes else None
+
+
+def class_factors(args, names: list[str] | None) -> tuple[int, ...]:
+    """`--class_tokens per_column`: the sizes of the label columns a combined label is made of (from its names)."""
+    if args.class_tokens == "combined":
+        return ()
+    sizes = label_column_sizes(names or [])
+    if len(sizes) < 2:
+        raise ValueError(
+            f"--class_tokens per_column needs a label combined from several columns (--label_columns A B), but the "
+            f"labels of this run are {'unnamed' if not names else 'one column'}."
+        )
+    return sizes
 
 
 def count_classes(tokens) -> int:
@@ -271,11 +285,11 @@ def build_components(args, accelerator: Accelerator) -> Components:
     kind = PRIOR_KINDS[args.prior_type](PriorConfig.from_namespace(args))
     vqvae = VQVAEModel.from_pretrained(args.vqvae_name_or_path).to(accelerator.device).eval()
     train_tokens, eval_tokens, num_classes = load_tokens(args, vqvae, accelerator)
-    layout = kind.layout(vqvae, num_classes)
+    names = class_names(train_tokens, num_classes) if num_classes else None
+    layout = kind.layout(vqvae, num_classes, class_factors(args, names))
     set_seed(args.seed)  # the same initial weights whatever the data loading before drew from the RNG
     prior = kind.build_model(layout) if args.init_from is None else continued_model(args, kind, layout, vqvae)
     setattr(prior.config, TOKENIZER_HASH_KEY, tokenizer_identity(vqvae)["weights_sha256"])  # checked at load
-    names = class_names(train_tokens, num_classes) if num_classes else None
     if names:  # what each label means, read back by `pipeline.id2label`, the demo and the card
         prior.config.id2label = dict(enumerate(names))
         prior.config.label2id = {name: i for i, name in enumerate(names)}

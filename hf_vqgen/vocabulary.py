@@ -7,13 +7,20 @@
     next                         MASK (discrete diffusion with absorbing noise; only when use_mask_token)
     next N                       noise-level tokens (discrete diffusion timestep conditioning; N = num_noise_levels)
 
+With `class_factors` (e.g. (10, 3): category x style, C = 30) a class is given as one token per factor instead of one
+token over the combinations: the class ids K+1 .. are then f_1 tokens and a null for the first factor, f_2 tokens and
+a null for the second, and so on; class c = ((i_1 * f_2 + i_2) * f_3 + i_3) ... (the last factor fastest, as
+`hf_vqgen.data.combine_label_columns` numbers combined labels), and the null class C is every factor's null.
+
 An autoregressive sequence is [BOS, class?, t_1 ... t_hw] with the codes in raster order; a discrete-diffusion
-denoiser reads [noise level?, class?, t_1 ... t_hw] (codes possibly corrupted or MASK). The layout is stored in the
+denoiser reads [noise level?, class?, t_1 ... t_hw] (codes possibly corrupted or MASK); "class" is one position, or one
+per factor. The layout is stored in the
 prior's `config.json` (extra attributes of its transformers config), so a saved prior describes itself.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -21,6 +28,7 @@ from transformers import BertConfig, GPT2Config, PretrainedConfig
 
 
 LAYOUT_KEYS = ("num_codes", "num_classes", "grid_height", "grid_width", "use_mask_token", "num_noise_levels")
+OPTIONAL_LAYOUT_KEYS = {"class_factors": ()}  # priors saved before the key existed have the default
 
 
 # the label that takes a position out of the loss (PyTorch's and transformers' cross-entropy default)
@@ -35,6 +43,7 @@ class TokenLayout:
     num_classes: int = 0
     use_mask_token: bool = False
     num_noise_levels: int = 0
+    class_factors: tuple[int, ...] = ()  # one class token per factor instead of one over the combinations
 
     def __post_init__(self):
         for name in ("num_codes", "grid_height", "grid_width"):
@@ -42,6 +51,16 @@ class TokenLayout:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}.")
         if self.num_classes < 0 or self.num_noise_levels < 0:
             raise ValueError("`num_classes` and `num_noise_levels` must be >= 0.")
+        object.__setattr__(self, "class_factors", tuple(int(f) for f in self.class_factors))  # a JSON list too
+        if self.class_factors and (
+            len(self.class_factors) < 2
+            or min(self.class_factors) < 1
+            or math.prod(self.class_factors) != self.num_classes
+        ):
+            raise ValueError(
+                f"`class_factors` must be >= 2 positive sizes whose product is num_classes={self.num_classes}, "
+                f"got {list(self.class_factors)}."
+            )
 
     # ids
 
@@ -50,18 +69,33 @@ class TokenLayout:
         return self.num_codes
 
     @property
+    def _factors(self) -> tuple[int, ...]:
+        """The class factors, one (all classes) when the class is a single token."""
+        return self.class_factors or ((self.num_classes,) if self.num_classes else ())
+
+    @property
+    def num_class_positions(self) -> int:
+        """Class tokens in a sequence: 0 (unconditional), 1, or one per factor."""
+        return len(self._factors)
+
+    @property
+    def _num_class_ids(self) -> int:
+        return sum(size + 1 for size in self._factors)  # each factor's tokens and its null
+
+    @property
     def null_class_token_id(self) -> int | None:
-        return self.num_codes + 1 + self.num_classes if self.num_classes else None
+        """The null token of the (first) class position; None for an unconditional layout."""
+        return self.num_codes + 1 + self._factors[0] if self.num_classes else None
 
     @property
     def mask_token_id(self) -> int | None:
         if not self.use_mask_token:
             return None
-        return self.num_codes + 1 + self.num_classes + (1 if self.num_classes else 0)
+        return self.num_codes + 1 + self._num_class_ids
 
     @property
     def first_noise_level_token_id(self) -> int:
-        return self.num_codes + 1 + self.num_classes + (1 if self.num_classes else 0) + int(self.use_mask_token)
+        return self.num_codes + 1 + self._num_class_ids + int(self.use_mask_token)
 
     @property
     def vocab_size(self) -> int:
@@ -74,8 +108,8 @@ class TokenLayout:
 
     @property
     def prefix_length(self) -> int:
-        """Tokens before the codes in an autoregressive sequence: BOS, and the class token if conditional."""
-        return 1 + int(self.num_classes > 0)
+        """Tokens before the codes in an autoregressive sequence: BOS, and the class token(s) if conditional."""
+        return 1 + self.num_class_positions
 
     @property
     def sequence_length(self) -> int:
@@ -83,8 +117,8 @@ class TokenLayout:
 
     @property
     def denoiser_prefix_length(self) -> int:
-        """Tokens before the codes in a denoiser's input: the noise level (if any levels) and the class (if any)."""
-        return int(self.num_noise_levels > 0) + int(self.num_classes > 0)
+        """Tokens before the codes in a denoiser's input: the noise level (if any levels) and the class token(s)."""
+        return int(self.num_noise_levels > 0) + self.num_class_positions
 
     def check_class_labels(self, class_labels: torch.Tensor | None, allow_null: bool = False) -> None:
         if class_labels is None:
@@ -97,9 +131,17 @@ class TokenLayout:
             raise ValueError(f"`class_labels` must lie in [0, {upper}]{null}, got {class_labels.tolist()}.")
 
     def class_token_ids(self, class_labels: torch.Tensor) -> torch.Tensor:
-        """Class labels (B,) in [0, C) -> their token ids; the label C means the null class."""
+        """Class labels (B,) in [0, C) -> their token ids (B, num_class_positions); the label C means the null class
+        (every factor's null)."""
         self.check_class_labels(class_labels, allow_null=True)
-        return class_labels.long() + self.num_codes + 1
+        labels, null = class_labels.long(), class_labels.long() == self.num_classes
+        columns, first_id = [], self.num_codes + 1
+        for position, size in enumerate(self._factors):
+            later = math.prod(self._factors[position + 1 :])
+            index = torch.where(null, size, (labels // later) % size)  # `size`: this factor's null
+            columns.append(index + first_id)
+            first_id += size + 1
+        return torch.stack(columns, dim=1)
 
     def code_mask(self, device: torch.device | str | None = None) -> torch.Tensor:
         """(vocab_size,) bool, True for codebook ids: logits of every other id are masked out when sampling."""
@@ -108,10 +150,11 @@ class TokenLayout:
         return mask
 
     def class_column(self, batch_size: int, class_labels: torch.Tensor | None, device=None) -> torch.Tensor:
-        """(B, 1) class tokens of a conditional layout; `class_labels=None` means the null class for every row."""
+        """(B, num_class_positions) class tokens of a conditional layout; `class_labels=None` means the null class for
+        every row."""
         if class_labels is None:
             class_labels = torch.full((batch_size,), self.num_classes, dtype=torch.long, device=device)
-        return self.class_token_ids(class_labels).to(device).view(-1, 1)
+        return self.class_token_ids(class_labels).to(device)
 
     def prompt(self, batch_size: int, class_labels: torch.Tensor | None, device=None) -> torch.Tensor:
         """(B, prefix_length) [BOS, class?] for autoregressive sampling or training."""
@@ -161,7 +204,10 @@ class TokenLayout:
     # configs
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        record = asdict(self)
+        if not self.class_factors:  # one class token: configs stay as they were before factors existed
+            del record["class_factors"]
+        return record
 
     @classmethod
     def from_config(cls, config: PretrainedConfig) -> TokenLayout:
@@ -169,7 +215,8 @@ class TokenLayout:
         missing = [key for key in LAYOUT_KEYS if not hasattr(config, key)]
         if missing:
             raise ValueError(f"The prior's config lacks the hf_vqgen token layout ({', '.join(missing)}).")
-        layout = cls(**{key: getattr(config, key) for key in LAYOUT_KEYS})
+        optional = {key: getattr(config, key, default) for key, default in OPTIONAL_LAYOUT_KEYS.items()}
+        layout = cls(**{key: getattr(config, key) for key in LAYOUT_KEYS}, **optional)
         if config.vocab_size != layout.vocab_size:
             raise ValueError(f"The prior's vocab_size {config.vocab_size} != {layout.vocab_size} of its token layout.")
         return layout

@@ -156,6 +156,14 @@ def test_two_label_columns_combine_into_one_class_per_combination():
         combine_label_columns(rows.add_column("name", ["a", "b", "c"]), ["label", "name"])
 
 
+def test_label_column_sizes_read_a_combined_label_back():
+    from hf_vqgen.data import label_column_sizes
+
+    assert label_column_sizes(["animal / noto", "animal / tw", "food / noto", "food / tw"]) == (2, 2)
+    assert label_column_sizes(["shirt", "shoe"]) == (2,)
+    assert label_column_sizes(["a / x", "b / y"]) == ()  # not every combination: not a product of columns
+
+
 def test_a_mistyped_label_column_is_refused_not_dropped(fake_fashion_mnist):
     with pytest.raises(ValueError, match="'lable' is not a column"):
         load_image_dataset("fashion_mnist", split="test", label_column="lable")

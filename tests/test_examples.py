@@ -305,6 +305,41 @@ def test_hflip_train_adds_the_mirrored_train_images_only_and_the_prior_records_i
     assert json.loads((tmp_path / "ar" / "model_card.json").read_text())["hyperparameters"]["tokens_hflip_train"]
 
 
+@pytest.mark.parametrize("prior_type", ["ar", "diffusion"])
+def test_class_tokens_per_column_give_one_token_per_label_column(tmp_path, tiny_tokenizer, prior_type):
+    """A label combined from two columns (named "group / style", as combine_label_columns names it) goes to the prior
+    as two tokens; the pipeline's API stays the combined label, guidance included."""
+    import datasets
+
+    from hf_vqgen.data import save_token_dataset
+
+    tokens_dir = tmp_path / "tokens"
+    encode_dataset.main(encode_dataset.parse_args(
+        ["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(tokens_dir)]
+    ))  # fmt: skip
+    vqvae = VQVAEModel.from_pretrained(tiny_tokenizer)
+    tokens, identity = load_token_dataset(tokens_dir, vqvae)
+    combined = datasets.ClassLabel(names=[f"g{g} / s{s}" for g in range(5) for s in range(2)])
+    combined_dir = tmp_path / "combined"
+    save_token_dataset(tokens.cast_column("label", combined), combined_dir, identity)
+    args = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--tokens_dir", str(combined_dir),
+                              "--prior_type", prior_type, "--max_train_steps", "1"]  # fmt: skip
+    train_prior.main(
+        train_prior.parse_args(args + ["--class_tokens", "per_column", "--output_dir", str(tmp_path / "p")])
+    )
+    pipeline = load_pipeline(tmp_path / "p")
+    assert pipeline.layout.class_factors == (5, 2) and pipeline.layout.num_class_positions == 2
+    assert pipeline.id2label[3] == "g1 / s1"
+    kwargs = {"num_inference_steps": 2} if prior_type == "diffusion" else {}
+    out = pipeline(4, class_labels=[0, 3, 9, 4], guidance_scale=2.0, output_type="token_ids", **kwargs)
+    assert out.token_ids.shape == (4, 14, 14)
+    with pytest.raises(ValueError, match="per_column needs a label combined from several columns"):
+        train_prior.main(train_prior.parse_args(
+            TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--tokens_dir", str(tokens_dir),
+                               "--class_tokens", "per_column", "--output_dir", str(tmp_path / "one")]
+        ))  # fmt: skip
+
+
 def test_token_dataset_from_another_tokenizer_is_refused(tmp_path, tiny_tokenizer):
     tokens_dir = tmp_path / "tokens"
     encode_dataset.main(

@@ -26,6 +26,7 @@ _EXPORTS = {
     "RegisteredDataset": ".registry",
     "load_image_dataset": ".images",
     "combine_label_columns": ".images",
+    "label_column_sizes": ".images",
     "COMBINED_LABEL": ".images",
     "with_pixel_values": ".images",
     "collate_pixel_values": ".images",
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
         COMBINED_LABEL,
         collate_pixel_values,
         combine_label_columns,
+        label_column_sizes,
         load_image_dataset,
         with_pixel_values,
     )

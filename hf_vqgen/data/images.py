@@ -9,6 +9,7 @@ folder (scanned and checked by `hf_vqgen.data.image_folder`). `with_pixel_values
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 from pathlib import Path
 
@@ -162,6 +163,20 @@ def combine_label_columns(dataset: datasets.Dataset, columns: list[str] | tuple[
 
     new_features = datasets.Features({**features, COMBINED_LABEL: datasets.ClassLabel(names=names)})
     return dataset.map(combine, batched=True, features=new_features, desc="Combining labels")
+
+
+def label_column_sizes(names: list[str] | tuple[str, ...]) -> tuple[int, ...]:
+    """The column sizes a `combine_label_columns` label was made of, read back from its names ("a / x", "a / y", ...):
+    (10, 3) for emoji's category x style; (n,) for names of one column; () when the names are not such a product."""
+    if not names:
+        return ()
+    parts = [str(name).split(" / ") for name in names]
+    depth = len(parts[0])
+    if any(len(part) != depth for part in parts):
+        return ()
+    levels = [list(dict.fromkeys(part[i] for part in parts)) for i in range(depth)]
+    expected = [" / ".join(combination) for combination in itertools.product(*levels)]
+    return tuple(len(level) for level in levels) if expected == [str(name) for name in names] else ()
 
 
 # pixels

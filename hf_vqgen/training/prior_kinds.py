@@ -59,8 +59,8 @@ class AutoregressivePrior:
     def __init__(self, config: PriorConfig):
         self.config = config
 
-    def layout(self, vqvae, num_classes: int) -> TokenLayout:
-        return TokenLayout.for_tokenizer(vqvae, num_classes=num_classes)
+    def layout(self, vqvae, num_classes: int, class_factors: tuple[int, ...] = ()) -> TokenLayout:
+        return TokenLayout.for_tokenizer(vqvae, num_classes=num_classes, class_factors=class_factors)
 
     def build_model(self, layout: TokenLayout) -> torch.nn.Module:
         args = self.config
@@ -109,10 +109,11 @@ class DiscreteDiffusionPrior:
         self.config = config
         self.scheduler = None  # built with the model, once the layout is known
 
-    def layout(self, vqvae, num_classes: int) -> TokenLayout:
+    def layout(self, vqvae, num_classes: int, class_factors: tuple[int, ...] = ()) -> TokenLayout:
         return TokenLayout.for_tokenizer(
             vqvae,
             num_classes=num_classes,
+            class_factors=class_factors,
             use_mask_token=self.config.corruption != "uniform",
             num_noise_levels=self.config.num_train_timesteps if self.config.objective == "x0" else 0,
         )

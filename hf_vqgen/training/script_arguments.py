@@ -159,6 +159,10 @@ def parse_prior_arguments(argv: list[str] | None = None, description: str | None
     data.add_argument("--label_columns", nargs="+", default=None,
                       help="Class label column(s) when encoding here; several become one label per combination.")  # fmt: skip
     data.add_argument("--unconditional", action="store_true", help="Ignore class labels.")
+    data.add_argument("--class_tokens", default="combined", choices=("combined", "per_column"),
+                      help="A label over several --label_columns as one token over their combinations, or one token "
+                           "per column (e.g. category, style): the prior shares what a category looks like across "
+                           "styles.")  # fmt: skip
     data.add_argument("--max_train_samples", type=int, default=None)
     data.add_argument("--class_balance", type=float, default=0.0,
                       help="Draw examples with probability ~ count(class)^-x: 0 the data's mix, 1 classes equally.")  # fmt: skip
@@ -196,6 +200,8 @@ def parse_prior_arguments(argv: list[str] | None = None, description: str | None
         parser.error("--class_dropout must be in [0, 1)")
     if not 0 <= args.class_balance <= 1:
         parser.error("--class_balance must be in [0, 1]")
+    if args.class_tokens == "per_column" and args.unconditional:
+        parser.error("--class_tokens per_column needs class labels (drop --unconditional)")
     if args.class_balance and args.unconditional:
         parser.error("--class_balance needs class labels (drop --unconditional)")
     if args.max_train_minutes is not None and args.max_train_minutes <= 0:
