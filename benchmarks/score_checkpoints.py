@@ -26,6 +26,7 @@ from common import RESULTS, ROOT, machine, training_record, write_report
 from safetensors.torch import load_file
 
 from hf_vqgen import load_image_dataset, load_pipeline
+from hf_vqgen.data import label_column_sizes
 from hf_vqgen.evaluation import head_agreement, sample_images, score_images
 from hf_vqgen.evaluation.features import load_feature_extractor
 from hf_vqgen.training.checkpointing import checkpoint_step, list_checkpoints
@@ -83,7 +84,8 @@ def checkpoint_minutes(checkpoint: Path, step: int, args) -> float:
 
 
 def run_kind(args):
-    """The run's prior kind, built from what it recorded (`run_config.json`), else an AR prior of the given shape."""
+    """The run's prior kind, built from what it recorded (`run_config.json`), else an AR prior of the given shape;
+    and the recorded settings."""
     recorded = args.run / RUN_CONFIG_FILE
     if recorded.is_file():
         settings = json.loads(recorded.read_text())
@@ -93,12 +95,15 @@ def run_kind(args):
             raise SystemExit(f"{args.run} has no {RUN_CONFIG_FILE}: pass --n_layer, --n_head and --n_embd (AR runs).")
         settings, kind_name = {"n_layer": args.n_layer, "n_head": args.n_head, "n_embd": args.n_embd}, "ar"
     fields = {name: value for name, value in settings.items() if name in PriorConfig.__dataclass_fields__}
-    return PRIOR_KINDS[kind_name](PriorConfig(**fields | {"dropout": 0.0}))
+    return PRIOR_KINDS[kind_name](PriorConfig(**fields | {"dropout": 0.0})), settings
 
 
-def checkpoint_pipeline(base, kind, checkpoint: Path):
-    """The checkpoint's model in its kind's pipeline, with the base pipeline's tokenizer."""
-    layout = kind.layout(base.vqvae, base.layout.num_classes)
+def checkpoint_pipeline(base, kind, settings: dict, checkpoint: Path):
+    """The checkpoint's model in its kind's pipeline, with the base pipeline's tokenizer (and class names: a run
+    with `--class_tokens per_column` has one class token per label column, read back from them)."""
+    per_column = settings.get("class_tokens") == "per_column"
+    factors = label_column_sizes(list(base.id2label.values())) if per_column else ()
+    layout = kind.layout(base.vqvae, base.layout.num_classes, factors)
     model = kind.build_model(layout)
     model.config.tokenizer_weights_sha256 = base.prior_model.config.tokenizer_weights_sha256
     missing, unexpected = model.load_state_dict(load_file(checkpoint / "model.safetensors"), strict=False)
@@ -111,7 +116,7 @@ def checkpoint_pipeline(base, kind, checkpoint: Path):
 
 def main() -> None:
     args = parse_args()
-    base, kind = load_pipeline(args.base_pipeline), run_kind(args)
+    base, (kind, settings) = load_pipeline(args.base_pipeline), run_kind(args)
     extractors = {
         path.name: load_feature_extractor(path) for path in sorted(ASSETS.glob(f"{args.dataset_name}_*classifier"))
     }
@@ -136,7 +141,7 @@ def main() -> None:
                 record = json.loads((args.run / "eval_results.json").read_text())
                 step, minutes = record["train_steps"], record["train_minutes"]
         else:
-            pipeline = checkpoint_pipeline(base, kind, checkpoint)
+            pipeline = checkpoint_pipeline(base, kind, settings, checkpoint)
             minutes = checkpoint_minutes(checkpoint, step, args)
         start = time.monotonic()
         images, _ = sample_images(

@@ -324,15 +324,23 @@ def test_class_tokens_per_column_give_one_token_per_label_column(tmp_path, tiny_
     save_token_dataset(tokens.cast_column("label", combined), combined_dir, identity)
     args = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--tokens_dir", str(combined_dir),
                               "--prior_type", prior_type, "--max_train_steps", "1"]  # fmt: skip
-    train_prior.main(
-        train_prior.parse_args(args + ["--class_tokens", "per_column", "--output_dir", str(tmp_path / "p")])
-    )
-    pipeline = load_pipeline(tmp_path / "p")
+    run = tmp_path / "p"
+    train_prior.main(train_prior.parse_args(
+        args + ["--class_tokens", "per_column", "--output_dir", str(run), "--checkpointing_steps", "1"]
+    ))  # fmt: skip
+    pipeline = load_pipeline(run)
     assert pipeline.layout.class_factors == (5, 2) and pipeline.layout.num_class_positions == 2
     assert pipeline.id2label[3] == "g1 / s1"
     kwargs = {"num_inference_steps": 2} if prior_type == "diffusion" else {}
     out = pipeline(4, class_labels=[0, 3, 9, 4], guidance_scale=2.0, output_type="token_ids", **kwargs)
     assert out.token_ids.shape == (4, 14, 14)
+    curve = tmp_path / "curve.json"  # a checkpoint rebuilt from the run's record has the same two class positions
+    subprocess.run(
+        [sys.executable, "benchmarks/score_checkpoints.py", "--run", str(run), "--base_pipeline", str(run),
+         "--label", "two tokens", "--num_samples", "8", "--batch_size", "8", "--output", str(curve)],
+        cwd=ROOT, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
+    )  # fmt: skip
+    assert [row["step"] for row in json.loads(curve.read_text())["rows"]] == [1]
     with pytest.raises(ValueError, match="per_column needs a label combined from several columns"):
         train_prior.main(train_prior.parse_args(
             TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--tokens_dir", str(tokens_dir),
