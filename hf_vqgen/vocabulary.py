@@ -14,8 +14,8 @@ a null for the second, and so on; class c = ((i_1 * f_2 + i_2) * f_3 + i_3) ... 
 
 An autoregressive sequence is [BOS, class?, t_1 ... t_hw] with the codes in raster order; a discrete-diffusion
 denoiser reads [noise level?, class?, t_1 ... t_hw] (codes possibly corrupted or MASK); "class" is one position, or one
-per factor. The layout is stored in the
-prior's `config.json` (extra attributes of its transformers config), so a saved prior describes itself.
+per factor. The layout is stored in the prior's `config.json` (extra attributes of its transformers config), so a
+saved prior describes itself.
 """
 
 from __future__ import annotations
