@@ -51,4 +51,3 @@ def markdown(report: dict) -> str:
         else:
             lines.append(f"- {name}: {_reason(row)}")
     return "\n".join(lines)
-

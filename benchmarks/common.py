@@ -8,6 +8,7 @@ Imported as `from common import ...`: `python benchmarks/<script>.py` puts this 
 
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import json
 import os
@@ -208,6 +209,21 @@ def write_report(path: str | os.PathLike, report: dict, command: str | None = No
     if echo:
         print(json.dumps(report, indent=2))
     return report
+
+
+def append_row(path: str | os.PathLike, row: dict, header: dict, scored: str, command: str) -> None:
+    """Add one row to the rows of the results file `path`, read again under a lock right before writing, so that
+    several runs appending to one file (two sweeps on two cores) keep each other's rows. `header`: the file's
+    `benchmark` and this run's `settings`; `scored` joins its list; the row records its `command`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        report = json.loads(path.read_text()) if path.is_file() else {}
+        report |= header | {"machine": machine()}
+        report["scored"] = list(dict.fromkeys([*report.get("scored", []), scored]))
+        report.setdefault("rows", []).append(portable(row | {"command": command}))
+        write_report(path, report, command=command, echo=False)
 
 
 def calibration_table(rows: dict[str, dict]) -> str:

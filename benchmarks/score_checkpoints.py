@@ -22,7 +22,7 @@ import json
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, machine, training_record, write_report
+from common import RESULTS, ROOT, append_row, training_record
 from safetensors.torch import load_file
 
 from hf_vqgen import load_image_dataset, load_pipeline
@@ -122,12 +122,8 @@ def main() -> None:
     }
     columns = training_record(args.base_pipeline).get("hyperparameters", {}).get("label_columns") or ["label"]
     sizes = {c: load_image_dataset(args.dataset_name, label_column=c).features["label"].num_classes for c in columns}
-    report = json.loads(args.output.read_text()) if args.output.is_file() else {"benchmark": "scaling_curve"}
-    report["machine"] = machine()
-    report["settings"] = vars(args)
-    report["scored"] = list(dict.fromkeys([*report.get("scored", []), portable_path(args.run, ROOT)]))
-    rows = report.setdefault("rows", [])
-    command = command_line(root=ROOT)
+    header = {"benchmark": "scaling_curve", "settings": vars(args)}
+    scored, command = portable_path(args.run, ROOT), command_line(root=ROOT)
     points = [(checkpoint_step(c), c) for c in list_checkpoints(args.run)]
     points = [(step, c) for step, c in points if not args.steps or step in args.steps]
     if args.final:
@@ -159,9 +155,8 @@ def main() -> None:
             metrics = score_images(images, extractor, args.dataset_name)
             row[name] = {key: metrics[key] for key in KEEP if key in metrics}
             row[name]["conditioning"] = head_agreement(extractor, images, sizes)
-        rows.append(row)
         print(json.dumps(row), flush=True)
-        write_report(args.output, report, command=command, echo=False)
+        append_row(args.output, row, header, scored, command)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, machine, training_record, write_report
+from common import RESULTS, ROOT, append_row, training_record
 
 from hf_vqgen import load_image_dataset, load_pipeline
 from hf_vqgen.evaluation import head_agreement, sample_images, score_images
@@ -79,13 +79,9 @@ def main() -> None:
     args = parse_args()
     pipeline = load_pipeline(args.pipeline)
     extractors = {path.name: load_feature_extractor(path) for path in feature_networks(args.dataset_name)}
-    report = json.loads(args.output.read_text()) if args.output.is_file() else {"benchmark": "sampling_sweep"}
-    report["machine"] = machine()
-    report["settings"] = {key: value for key, value in vars(args).items() if key != "settings"}
-    rows = report.setdefault("rows", [])
-    scored = portable_path(args.pipeline, ROOT)
-    report["scored"] = list(dict.fromkeys([*report.get("scored", []), scored]))
-    command = command_line(root=ROOT)
+    settings = {key: value for key, value in vars(args).items() if key != "settings"}
+    header = {"benchmark": "sampling_sweep", "settings": settings}
+    scored, command = portable_path(args.pipeline, ROOT), command_line(root=ROOT)
     columns = training_record(args.pipeline).get("hyperparameters", {}).get("label_columns") or ["label"]
     sizes = None
     if pipeline.layout.num_classes:
@@ -104,7 +100,6 @@ def main() -> None:
             "setting": setting,
             "resolved": pipeline.resolve_sampling(**{key: setting.get(key) for key in pipeline.sampling_defaults}),
             "images_per_second": args.num_samples / seconds,
-            "command": command,
         }
         for name, extractor in extractors.items():
             metrics = score_images(images, extractor, args.dataset_name)
@@ -113,9 +108,8 @@ def main() -> None:
             agreement = head_agreement(extractor, images, sizes) if sizes else None
             if agreement:
                 row[name]["conditioning"] = agreement
-        rows.append(row)
-        print(json.dumps({key: row[key] for key in row if key != "command"}), flush=True)
-        write_report(args.output, report, command=command, echo=False)  # after each row: a long sweep loses nothing
+        print(json.dumps(row), flush=True)
+        append_row(args.output, row, header, scored, command)  # after each row: a long sweep loses nothing
 
 
 if __name__ == "__main__":

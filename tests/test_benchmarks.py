@@ -127,3 +127,18 @@ def test_every_speed_figure_is_timed_by_one_helper_that_reports_the_median_after
     for name in speed_scripts:
         source = (ROOT / "benchmarks" / f"{name}.py").read_text()
         assert "time_calls(" in source, f"benchmarks/{name}.py times calls with its own loop"
+
+
+def test_two_runs_appending_to_one_results_file_keep_each_others_rows(tmp_path):
+    """Two sweeps on two cores write one sampling_sweep.json: each row is added to the file as it is on disk."""
+    results = tmp_path / "sweep.json"
+    code = (
+        "import sys; sys.path.insert(0, 'benchmarks'); from common import append_row\n"
+        "for i in range(20):\n"
+        "    append_row(sys.argv[1], {'run': sys.argv[2], 'i': i}, {'benchmark': 'b', 'settings': {}}, sys.argv[2], 'c')"
+    )
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(results), name], cwd=ROOT) for name in ("a", "b")]
+    assert all(run.wait(timeout=120) == 0 for run in runs)
+    report = json.loads(results.read_text())
+    assert sorted((row["run"], row["i"]) for row in report["rows"]) == sorted((n, i) for n in "ab" for i in range(20))
+    assert set(report["scored"]) == {"a", "b"} and all(row["command"] == "c" for row in report["rows"])
