@@ -95,6 +95,7 @@ def main() -> None:
         seconds = time.monotonic() - start
         row = {
             "pipeline": args.label or scored,
+            "scored": scored,
             "pipeline_class": type(pipeline).__name__,
             "num_samples": args.num_samples,
             "setting": setting,
