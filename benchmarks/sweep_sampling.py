@@ -26,7 +26,7 @@ from common import RESULTS, ROOT, append_row, training_record
 from hf_vqgen import load_image_dataset, load_pipeline
 from hf_vqgen.evaluation import head_agreement, sample_images, score_images
 from hf_vqgen.evaluation.features import load_feature_extractor
-from hf_vqgen.utils import command_line, portable_path
+from hf_vqgen.utils import command_line, parse_settings, portable_path
 
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -34,18 +34,10 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 def parse_setting(text: str) -> dict:
     """`"temperature=0.9,top_k=100"` -> {"temperature": 0.9, "top_k": 100} (ints stay ints)."""
-    setting = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, value = part.partition("=")
-        if not value:
-            raise SystemExit(f"--settings: {part!r} is not name=value")
-        try:
-            number = float(value)
-        except ValueError:  # a word, e.g. guidance_schedule=linear
-            setting[name.strip()] = value.strip()
-            continue
-        setting[name.strip()] = int(number) if number.is_integer() and "." not in value else number
-    return setting
+    try:
+        return parse_settings([part for part in text.split(",") if part.strip()], "--settings")
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
 
 
 def feature_networks(dataset_name: str) -> list[Path]:

@@ -19,16 +19,7 @@ from pathlib import Path
 from hf_vqgen import load_pipeline
 from hf_vqgen.model_cards import CONTEXT_FILE, write_model_card
 from hf_vqgen.training.export import export_atomically
-
-
-def parse_value(text: str):
-    """A number where the text is one (ints stay ints), else the word itself (e.g. `guidance_schedule=linear`)."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+from hf_vqgen.utils import parse_settings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,13 +28,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("settings", nargs="+", help="name=value pairs, e.g. temperature=0.9 top_k=100.")
     parser.add_argument("--source", default=None, help="Where the settings were chosen (named in the card).")
     args = parser.parse_args(argv)
-    pairs = {}
-    for item in args.settings:
-        name, _, value = item.partition("=")
-        if not value:
-            parser.error(f"{item!r} is not name=value")
-        pairs[name] = parse_value(value)
-    args.settings = pairs
+    try:
+        args.settings = parse_settings(args.settings)
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 

@@ -173,3 +173,20 @@ def command_line(argv: list[str] | None = None, root: str | os.PathLike | None =
         portable_path(arg, root) if Path(arg).is_absolute() else arg for arg in argv[1:]
     ]
     return shlex.join(parts)
+
+
+def parse_settings(pairs: list[str], what: str = "settings") -> dict:
+    """`["temperature=0.9", "top_k=100", "guidance_schedule=linear"]` -> {"temperature": 0.9, "top_k": 100,
+    "guidance_schedule": "linear"}: numbers where the text is one (ints stay ints), else the word."""
+    settings = {}
+    for item in pairs:
+        name, _, text = (part.strip() for part in item.partition("="))
+        if not name or not text:
+            raise ValueError(f"{what}: {item!r} is not name=value.")
+        for kind in (int, float, str):
+            try:
+                settings[name] = kind(text)
+                break
+            except ValueError:
+                continue
+    return settings

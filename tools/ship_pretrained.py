@@ -6,9 +6,17 @@ weights, sample grids, completions, and the reverse-diffusion GIF.
 
     python -m tools.ship_pretrained   # from the repository root, after bench_ar_recipe.py and bench_diffusion_recipe.py
     python -m tools.ship_pretrained --diffusion_run diffusion-1-4k
+    python -m tools.ship_pretrained --kinds ar --runs_dir benchmarks/results/runs/emoji --ar_run ar-6x256 \
+        --name_prefix emoji --results_dir benchmarks/results/emoji --samples_per_class 2 --classes_per_row 3 \
+        --ar_sampling_defaults temperature=0.85 top_k=100 guidance_scale=3 guidance_schedule=linear
 
 A release tool, not a benchmark: it measures nothing itself (it copies what the benchmarks measured). It reads the
 benchmarks' run folders and results through `benchmarks/common.py`, hence `-m` from the repository root.
+
+`--ar_sampling_defaults` / `--diffusion_sampling_defaults` are saved in the shipped pipeline (as
+examples/set_sampling_defaults.py does) and its samples drawn with them; rows of `sampling_sweep.json`
+(benchmarks/sweep_sampling.py) that scored the run at exactly those settings become card metrics. The card keeps the
+earlier card's limitations line unless `--limitations` replaces it.
 
 Card metrics are merged: on a rerun the figures this script copies are replaced, and figures added since (e.g. by
 `examples/evaluate.py --update_card`) are kept as long as the shipped weights are unchanged. Samples are drawn with
@@ -30,11 +38,15 @@ import torch
 
 from benchmarks.common import RESULTS, ROOT, RUNS, portable, read_json, relative, run_script, training_record
 from hf_vqgen import VQVAEModel, load_pipeline
+from hf_vqgen.data.registry import DATASETS
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
+from hf_vqgen.pipelines.token_pipeline import SAMPLING_DEFAULTS_KEY
+from hf_vqgen.utils import parse_settings
 
 
 DTYPES = {"float16": torch.float16, "float32": torch.float32}
 SCRIPTS = {"tokenizer": "train_vqvae.py", "ar": "train_prior.py", "diffusion": "train_prior.py"}
+KINDS = tuple(SCRIPTS)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,14 +63,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Shipped folders <prefix>-tokenizer, ...; default: the tokenizer's dataset.",
     )
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="Ship only these.")
+    parser.add_argument("--limitations", default=None, help="The cards' limitations line (default: kept).")
     sampling = parser.add_argument_group("the shipped samples (Makefile demo-shipped)")
+    sampling.add_argument("--samples_per_class", type=int, default=8)
+    sampling.add_argument("--classes_per_row", type=int, default=1)
+    for kind in ("ar", "diffusion"):
+        sampling.add_argument(f"--{kind}_sampling_defaults", nargs="+", default=[], metavar="NAME=VALUE",
+                              help="Saved in the shipped pipeline; its samples use them (not the flags below).")  # fmt: skip
     sampling.add_argument("--ar_guidance_scale", type=float, default=1.5)
     sampling.add_argument("--diffusion_steps", type=int, default=8)
     sampling.add_argument("--diffusion_guidance_scale", type=float, default=2.0)
     sampling.add_argument(
         "--strip_temperatures", type=float, nargs="*", default=[], help="Reverse-process strips at these temperatures."
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for flag in ("ar_sampling_defaults", "diffusion_sampling_defaults"):
+        try:
+            setattr(args, flag, parse_settings(getattr(args, flag), f"--{flag}"))
+        except ValueError as error:
+            parser.error(str(error))
+    return args
 
 
 # the metrics, from the benchmark results that scored these runs
@@ -124,10 +149,40 @@ def benchmark_metrics(args) -> dict:
                 steps = settings.get("num_inference_steps")  # None for an AR prior
                 label = evaluator(relative(path), "samples", settings, sampling_label(settings, steps))
                 metrics[kind][label] = card_metrics(result["metrics"])
+    for kind in ("ar", "diffusion"):
+        metrics[kind] |= sweep_metrics(args, runs[kind], getattr(args, f"{kind}_sampling_defaults"))
     for kind, found in metrics.items():
         if not found:
             print(f"No benchmark result scored {runs[kind]}: its card lists the training script's figures only.")
     return metrics
+
+
+def sweep_metrics(args, run: str, defaults: dict) -> dict:
+    """{evaluator: metrics} of the sampling_sweep.json rows that scored `run` at exactly its shipped `defaults`:
+    each feature space's figures (prefixed by the space: `shape_fid`, `global_fid`, ...) and the conditioning
+    agreement of the dataset's plain classifier (`category_accuracy`, `category_style_accuracy`)."""
+    path = args.results_dir / "sampling_sweep.json"
+    rows = read_json(path)["rows"] if path.is_file() and defaults else []
+    found = {}
+    for row in rows:
+        if row.get("scored") != run or row["setting"] != defaults:
+            continue
+        dataset = training_record(ROOT / run).get("dataset")
+        spaces = {name: name.removeprefix(f"{dataset}_").removesuffix("classifier").strip("_") or "global"
+                  for name in row if name.endswith("classifier")}  # fmt: skip
+        figures = {f"{spaces[name]}_{key}": value for name in spaces for key, value in card_metrics(row[name]).items()}
+        meaning = DATASETS[dataset].label_meaning if dataset in DATASETS else "class"
+        agreement = row.get(f"{dataset}_classifier", {}).get("conditioning", {})
+        columns = training_record(ROOT / run).get("hyperparameters", {}).get("label_columns") or ["label"]
+        if "accuracy_label" in agreement:
+            figures[f"{meaning}_accuracy"] = agreement["accuracy_label"]
+        if "accuracy" in agreement:
+            figures["_".join([meaning, *columns[1:], "accuracy"])] = agreement["accuracy"]
+        spaces_named = " and ".join(f"{name} ({space}_)" for name, space in spaces.items())
+        label = (f"benchmarks/sweep_sampling.py ({relative(path)}): {row['num_samples']:,} samples with the saved "
+                 f"defaults (seed 0, classes cycled evenly) vs the {dataset} test split, features of {spaces_named}")  # fmt: skip
+        found[label] = figures
+    return found
 
 
 # shipping
@@ -153,21 +208,25 @@ def owned(label: str) -> bool:
 
 def card_context(record: dict, facts: dict, kept: dict, metrics: dict) -> dict:
     """The shipped card: the source run's training command and hyperparameters as its training script recorded them
-    (`record`, paths made portable), `kept` metrics of the earlier card, the run's and the benchmarks' `metrics`."""
+    (`record`, paths made portable), its training legs and kind's template, `kept` metrics of the earlier card, the
+    run's and the benchmarks' `metrics`."""
     run_args = argparse.Namespace(**portable(record["hyperparameters"]))
     context = training_context(record["kind"], SCRIPTS[record["kind"]], run_args, facts, {}, "none")
+    context |= {key: record[key] for key in ("training", "template", "kind_name", "tags") if key in record}
     context["metrics"] = kept | metrics
     return context
 
 
-def ship(source: Path, target: Path, dtype: torch.dtype, metrics: dict, save, sample_args: list | None) -> None:
-    """Save the run `source` into `target` with `save(target)`, draw its samples, and write its card."""
+def ship(source: Path, target: Path, dtype: torch.dtype, metrics: dict, save, sample_args: list | None, args) -> None:
+    """Save the run `source` into `target` with `save(target)`, draw its samples, and write its card (the earlier
+    card's limitations line kept unless `args.limitations`)."""
     record = training_record(source)
     if not record:
         raise SystemExit(
             f"{relative(source)} has no model_card.json: it was not written by an hf_vqgen training script."
         )
-    earlier = training_record(target).get("metrics", {})
+    earlier_card = training_record(target)
+    earlier = earlier_card.get("metrics", {})
     before = weights_digest(target)
     model = save(target)
     kept = {}
@@ -183,13 +242,22 @@ def ship(source: Path, target: Path, dtype: torch.dtype, metrics: dict, save, sa
         metrics = {}
     if sample_args is not None:
         data = ["--dataset_name", record["dataset"]] if record.get("dataset") else []  # the test images completed
-        run_script("sample", "--pipeline", target, "--output_dir", target, "--samples_per_class", 8,
-                   "--num_completions", 8, *data, *sample_args)  # fmt: skip
+        layout = ["--samples_per_class", args.samples_per_class, "--classes_per_row", args.classes_per_row]
+        run_script("sample", "--pipeline", target, "--output_dir", target, *layout, "--num_completions", 8, *data,
+                   *sample_args)  # fmt: skip
         facts = model_facts(model.vqvae, model.layout, getattr(model, "scheduler", None))
     else:
         shutil.copy2(source / "reconstructions.png", target / "reconstructions.png")
         facts = model_facts(model)
-    write_model_card(target, card_context(record, facts, kept, metrics))
+    context = card_context(record, facts, kept, metrics)
+    saved_defaults = getattr(getattr(model, "prior_model", None), "config", None)
+    if getattr(saved_defaults, SAMPLING_DEFAULTS_KEY, None):  # set by --ar/diffusion_sampling_defaults
+        context["sampling_defaults"] = model.sampling_defaults
+        context["sampling_defaults_source"] = relative(args.results_dir / "sampling_sweep.json")
+    limitations = args.limitations if args.limitations is not None else earlier_card.get("limitations")
+    if limitations:
+        context["limitations"] = limitations
+    write_model_card(target, context)
 
 
 def save_tokenizer(source: Path, dtype: torch.dtype):
@@ -200,12 +268,14 @@ def save_tokenizer(source: Path, dtype: torch.dtype):
     return save
 
 
-def save_pipeline(source: Path, dtype: torch.dtype):
+def save_pipeline(source: Path, dtype: torch.dtype, sampling_defaults: dict):
     def save(target: Path):
         pipeline = load_pipeline(source)
         for component in pipeline.components.values():
             if isinstance(component, torch.nn.Module):
                 component.to(dtype)
+        if sampling_defaults:
+            pipeline.set_sampling_defaults(**sampling_defaults)  # checked as a call checks them
         pipeline.save_pretrained(target)
         return load_pipeline(target)  # float32 again, as users get it
 
@@ -225,15 +295,24 @@ def main() -> None:
     shipped = args.output_dir / prefix
     diffusion = ["--num_inference_steps", args.diffusion_steps, "--guidance_scale", args.diffusion_guidance_scale]
     strips = ["--strip_temperatures", *args.strip_temperatures] if args.strip_temperatures else []
-    # (how the weights are saved, the sample.py arguments of the shipped samples; none: a tokenizer)
+    # (how the weights are saved, the sample.py arguments of the shipped samples; none: a tokenizer); a pipeline
+    # with saved sampling defaults is sampled with them
+    ar, diffusion_defaults = args.ar_sampling_defaults, args.diffusion_sampling_defaults
     kinds = {
-        "tokenizer": (save_tokenizer, None),
-        "ar": (save_pipeline, ["--guidance_scale", args.ar_guidance_scale]),
-        "diffusion": (save_pipeline, [*diffusion, "--gif", *strips]),
+        "tokenizer": (save_tokenizer(runs / args.tokenizer_run, dtype), None),
+        "ar": (
+            save_pipeline(runs / args.ar_run, dtype, ar),
+            [] if ar else ["--guidance_scale", args.ar_guidance_scale],
+        ),
+        "diffusion": (
+            save_pipeline(runs / args.diffusion_run, dtype, diffusion_defaults),
+            [*([] if diffusion_defaults else diffusion), "--gif", *strips],
+        ),
     }
-    for kind, (saver, sampling) in kinds.items():
+    for kind in args.kinds:
+        saver, sampling = kinds[kind]
         source = runs / getattr(args, f"{kind}_run")
-        ship(source, Path(f"{shipped}-{kind}"), dtype, metrics[kind], saver(source, dtype), sampling)
+        ship(source, Path(f"{shipped}-{kind}"), dtype, metrics[kind], saver, sampling, args)
     print(f"Shipped to {relative(args.output_dir)}")
 
 
