@@ -8,7 +8,8 @@ weights, sample grids, completions, and the reverse-diffusion GIF.
     python -m tools.ship_pretrained --diffusion_run diffusion-1-4k
     python -m tools.ship_pretrained --kinds ar --runs_dir benchmarks/results/runs/emoji --ar_run ar-6x256 \
         --name_prefix emoji --results_dir benchmarks/results/emoji --samples_per_class 2 --classes_per_row 3 \
-        --ar_sampling_defaults temperature=0.85 top_k=100 guidance_scale=3 guidance_schedule=linear
+        --ar_sampling_defaults temperature=0.85 top_k=100 guidance_scale=3 guidance_schedule=linear \
+        --images_dir pretrained/emoji-ar/test_images    # this reproduces pretrained/emoji-ar's samples and completions
 
 A release tool, not a benchmark: it measures nothing itself (it copies what the benchmarks measured). It reads the
 benchmarks' run folders and results through `benchmarks/common.py`, hence `-m` from the repository root.
@@ -68,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sampling = parser.add_argument_group("the shipped samples (Makefile demo-shipped)")
     sampling.add_argument("--samples_per_class", type=int, default=8)
     sampling.add_argument("--classes_per_row", type=int, default=1)
+    sampling.add_argument("--images_dir", type=Path, default=None,
+                          help="Test images to complete (e.g. pretrained/emoji-ar/test_images); default: the test split.")  # fmt: skip
     for kind in ("ar", "diffusion"):
         sampling.add_argument(f"--{kind}_sampling_defaults", nargs="+", default=[], metavar="NAME=VALUE",
                               help="Saved in the shipped pipeline; its samples use them (not the flags below).")  # fmt: skip
@@ -242,6 +245,7 @@ def ship(source: Path, target: Path, dtype: torch.dtype, metrics: dict, save, sa
         metrics = {}
     if sample_args is not None:
         data = ["--dataset_name", record["dataset"]] if record.get("dataset") else []  # the test images completed
+        data += ["--images_dir", args.images_dir] if args.images_dir else []
         layout = ["--samples_per_class", args.samples_per_class, "--classes_per_row", args.classes_per_row]
         run_script("sample", "--pipeline", target, "--output_dir", target, *layout, "--num_completions", 8, *data,
                    *sample_args)  # fmt: skip
