@@ -87,3 +87,13 @@ def test_nan_loss_stops_training_naming_the_step_and_keeps_the_last_checkpoint(
     assert not (output_dir / "diffusion_pytorch_model.safetensors").exists()  # no final model from a broken run
     steps = [json.loads(line)["step"] for line in (output_dir / "logs" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2]
+
+
+def test_name_value_settings_parse_to_numbers_or_words_and_refuse_other_text():
+    from hf_vqgen.utils import parse_settings
+
+    parsed = parse_settings(["temperature=0.85", "top_k=100", "guidance_schedule=linear", "guidance_scale=3"])
+    assert parsed == {"temperature": 0.85, "top_k": 100, "guidance_schedule": "linear", "guidance_scale": 3}
+    assert isinstance(parsed["top_k"], int) and isinstance(parsed["temperature"], float)
+    with pytest.raises(ValueError, match="--settings: 'top_k' is not name=value"):
+        parse_settings(["top_k"], "--settings")
