@@ -166,17 +166,17 @@ def sweep_metrics(args, run: str, defaults: dict) -> dict:
     agreement of the dataset's plain classifier (`category_accuracy`, `category_style_accuracy`)."""
     path = args.results_dir / "sampling_sweep.json"
     rows = read_json(path)["rows"] if path.is_file() and defaults else []
-    found = {}
+    record = training_record(ROOT / run) if rows else {}  # read once, not per row
+    dataset, found = record.get("dataset"), {}
     for row in rows:
         if row.get("scored") != run or row["setting"] != defaults:
             continue
-        dataset = training_record(ROOT / run).get("dataset")
         spaces = {name: name.removeprefix(f"{dataset}_").removesuffix("classifier").strip("_") or "global"
                   for name in row if name.endswith("classifier")}  # fmt: skip
         figures = {f"{spaces[name]}_{key}": value for name in spaces for key, value in card_metrics(row[name]).items()}
         meaning = DATASETS[dataset].label_meaning if dataset in DATASETS else "class"
         agreement = row.get(f"{dataset}_classifier", {}).get("conditioning", {})
-        columns = training_record(ROOT / run).get("hyperparameters", {}).get("label_columns") or ["label"]
+        columns = record.get("hyperparameters", {}).get("label_columns") or ["label"]
         if "accuracy_label" in agreement:
             figures[f"{meaning}_accuracy"] = agreement["accuracy_label"]
         if "accuracy" in agreement:
@@ -254,8 +254,8 @@ def ship(source: Path, target: Path, dtype: torch.dtype, metrics: dict, save, sa
         shutil.copy2(source / "reconstructions.png", target / "reconstructions.png")
         facts = model_facts(model)
     context = card_context(record, facts, kept, metrics)
-    saved_defaults = getattr(getattr(model, "prior_model", None), "config", None)
-    if getattr(saved_defaults, SAMPLING_DEFAULTS_KEY, None):  # set by --ar/diffusion_sampling_defaults
+    prior_config = getattr(getattr(model, "prior_model", None), "config", None)  # None for a tokenizer
+    if getattr(prior_config, SAMPLING_DEFAULTS_KEY, None):  # set by --ar/diffusion_sampling_defaults
         context["sampling_defaults"] = model.sampling_defaults
         context["sampling_defaults_source"] = relative(args.results_dir / "sampling_sweep.json")
     limitations = args.limitations if args.limitations is not None else earlier_card.get("limitations")
