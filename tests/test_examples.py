@@ -533,11 +533,15 @@ def test_train_prior_continues_a_finished_pipeline_as_a_new_leg(tmp_path, tiny_t
     # zero learning rate: the continued run's export must hold exactly the weights it started from
     results = train_prior.main(
         train_prior.parse_args(
-            common + ["--output_dir", str(second), "--init_from", str(first), "--learning_rate", "0"]
+            common + ["--output_dir", str(second), "--init_from", str(first), "--learning_rate", "0",
+                      "--dropout", "0.25"]  # fmt: skip
         )
     )
     continued = load_pipeline(second).prior_model
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), continued.state_dict().values()))
+    # the continued leg trains with its own --dropout, not the saved model's
+    rates = [module.p for module in continued.modules() if isinstance(module, torch.nn.Dropout)]
+    assert rates and set(rates) == {0.25}
     assert [leg["init_from"] is None for leg in results["training_legs"]] == [True, False]
     assert results["total_train_minutes"] == pytest.approx(
         sum(leg["train_minutes"] for leg in results["training_legs"])

@@ -67,8 +67,11 @@ class AutoregressivePrior:
         return GPT2LMHeadModel(layout.gpt2_config(args.n_layer, args.n_head, args.n_embd, args.dropout))
 
     def load_model(self, pipeline_dir: Path) -> torch.nn.Module:
-        """The prior of a saved `VQGenPipeline` folder, to continue training it."""
-        return GPT2LMHeadModel.from_pretrained(pipeline_dir / "prior", dtype=torch.float32)
+        """The prior of a saved `VQGenPipeline` folder, to continue training it with this run's `--dropout`."""
+        rate = self.config.dropout
+        return GPT2LMHeadModel.from_pretrained(
+            pipeline_dir / "prior", dtype=torch.float32, resid_pdrop=rate, embd_pdrop=rate, attn_pdrop=rate
+        )
 
     def input_length(self, layout: TokenLayout) -> int:
         """Tokens in one training input (prefix and codes), for tokens/s figures."""
@@ -126,9 +129,13 @@ class DiscreteDiffusionPrior:
         return BertForMaskedLM(layout.bert_config(args.n_layer, args.n_head, args.n_embd, args.dropout))
 
     def load_model(self, pipeline_dir: Path) -> torch.nn.Module:
-        """The denoiser (and scheduler) of a saved `DiscreteDiffusionPipeline` folder, to continue training it."""
+        """The denoiser (and scheduler) of a saved `DiscreteDiffusionPipeline` folder, to continue training it with
+        this run's `--dropout`."""
         self.scheduler = DiscreteDiffusionScheduler.from_pretrained(pipeline_dir / "scheduler")
-        return BertForMaskedLM.from_pretrained(pipeline_dir / "denoiser", dtype=torch.float32)
+        rate = self.config.dropout
+        return BertForMaskedLM.from_pretrained(
+            pipeline_dir / "denoiser", dtype=torch.float32, hidden_dropout_prob=rate, attention_probs_dropout_prob=rate
+        )
 
     def input_length(self, layout: TokenLayout) -> int:
         return layout.denoiser_prefix_length + layout.num_tokens
