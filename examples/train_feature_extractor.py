@@ -29,6 +29,7 @@ from hf_vqgen import PixelTransform, load_image_dataset, with_pixel_values
 from hf_vqgen.data import collate_pixel_values
 from hf_vqgen.models import ImageClassifier, ShapeClassifier
 from hf_vqgen.utils import command_line
+from hf_vqgen.vocabulary import IGNORE_INDEX
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -150,7 +151,7 @@ def shifted(pixel_values: torch.Tensor, max_shift: int = 3) -> torch.Tensor:
 
 def labelled_images(args, split: str, limit: int | None, identities: list[str] | None = None):
     """(images (N, C, H, W) in [-1, 1], {head: labels (N,)}, identities): the identity head's classes are the
-    train split's values (sorted); images of other identities get -100 (ignored by the loss and the accuracy)."""
+    train split's values (sorted); images of other identities get `IGNORE_INDEX` (ignored by the loss and the accuracy)."""
     columns = [args.identity_column, *args.label_columns]
     dataset = load_image_dataset(args.dataset_name, split=split, label_column=None, extra_columns=columns)
     if limit is not None:
@@ -160,7 +161,7 @@ def labelled_images(args, split: str, limit: int | None, identities: list[str] |
     values = dataset[args.identity_column]
     identities = identities or sorted(set(values))
     index = {value: i for i, value in enumerate(identities)}
-    labels = {"identity": torch.tensor([index.get(value, -100) for value in values])}
+    labels = {"identity": torch.tensor([index.get(value, IGNORE_INDEX) for value in values])}
     labels |= {column: torch.tensor(dataset[column]) for column in args.label_columns}
     return images, labels, identities
 
@@ -172,7 +173,7 @@ def head_accuracies(model, images: torch.Tensor, labels: dict, batch_size: int =
     figures = {}
     for name, target in labels.items():
         predicted = torch.cat([part[name] for part in logits]).argmax(-1)
-        known = target != -100
+        known = target != IGNORE_INDEX
         figures[name] = float((predicted[known] == target[known]).double().mean()) if known.any() else None
     return figures
 
@@ -200,7 +201,7 @@ def train_shape_classifier(args: argparse.Namespace) -> dict:
             logits = model.head_logits(shifted(images[batch]))
             # every head learns from the same embedding: identity makes it see shape, the others keep coarse classes
             loss = sum(
-                F.cross_entropy(logits[name], labels[name][batch], label_smoothing=0.1, ignore_index=-100)
+                F.cross_entropy(logits[name], labels[name][batch], label_smoothing=0.1, ignore_index=IGNORE_INDEX)
                 for name in head_names
             )
             loss.backward()

@@ -1,6 +1,7 @@
 """Each example script runs end to end for a couple of steps on tiny data."""
 
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from hf_vqgen.data import load_token_dataset
 from hf_vqgen.evaluation import score_images
 from hf_vqgen.evaluation.features import load_feature_extractor
 from hf_vqgen.models import ImageClassifier
+from hf_vqgen.training.tracking import read_metrics
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
@@ -521,6 +523,27 @@ def test_a_resume_refuses_changed_model_or_data_settings_and_warns_on_optimisati
     with caplog.at_level("WARNING"):
         results = train_prior.main(train_prior.parse_args(common + resume + ["--learning_rate", "5e-4"]))
     assert results["train_steps"] == 3 and "--learning_rate 0.0005 (the run so far used 0.001)" in caplog.text
+
+
+def test_a_fresh_run_refuses_a_folder_with_an_earlier_runs_checkpoints_and_writes_its_own_log(
+    tmp_path, tiny_tokenizer, caplog
+):
+    output_dir = tmp_path / "ar"
+    common = TINY_PRIOR_ARGS + ["--vqvae_name_or_path", str(tiny_tokenizer), "--output_dir", str(output_dir),
+                                "--max_train_steps", "2"]  # fmt: skip
+    train_prior.main(train_prior.parse_args(common + ["--checkpointing_steps", "2"]))
+    first_log = (output_dir / "logs" / "metrics.jsonl").read_text()
+    with pytest.raises(ValueError, match=r"checkpoints of an earlier run \(checkpoint-2\).*--resume_from_checkpoint"):
+        train_prior.main(train_prior.parse_args(common))
+    shutil.rmtree(output_dir / "checkpoint-2")
+    with caplog.at_level("WARNING"):
+        train_prior.main(train_prior.parse_args(common))
+    logs = sorted(path.name for path in (output_dir / "logs").glob("metrics*.jsonl"))
+    assert len(logs) == 2 and "earlier run's log" in caplog.text
+    # the earlier run's lines are kept apart, not continued by this run's
+    kept = next(path for path in (output_dir / "logs").glob("metrics.*.jsonl"))
+    assert kept.read_text() == first_log
+    assert [record["step"] for record in read_metrics(output_dir / "logs")] == [1, 2]
 
 
 @pytest.mark.parametrize("prior_type", ["ar", "diffusion"])

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .quantizer import QuantizerInfo
+from .quantizer import QuantizerInfo, code_counts
 
 
 def _round_straight_through(x: torch.Tensor) -> torch.Tensor:
@@ -94,7 +94,7 @@ class FiniteScalarQuantizer(nn.Module):
         batch, _, height, width = z.shape
         with torch.autocast(device_type=z.device.type, enabled=False):
             codes, ids = self._quantize(z)
-            counts = torch.bincount(ids, minlength=self.n_e).float()
+            counts = code_counts(ids, self.n_e)
             probs = counts / counts.sum()
             perplexity = torch.exp(-(probs * torch.log(probs + 1e-10)).sum())
             usage = (counts > 0).float().mean()

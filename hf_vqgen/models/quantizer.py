@@ -53,6 +53,12 @@ class Quantizer(Protocol):
     def get_codebook_entry(self, indices: torch.Tensor, shape: tuple[int, ...] | None = None) -> torch.Tensor: ...
 
 
+def code_counts(ids: torch.Tensor, num_codes: int) -> torch.Tensor:
+    """How often each of `num_codes` codes occurs in `ids`, as floats. Unlike `torch.bincount`, the output's shape
+    does not depend on the ids' values, so a compiled training step keeps one graph."""
+    return torch.zeros(num_codes, device=ids.device).index_add_(0, ids, torch.ones_like(ids, dtype=torch.float))
+
+
 # distributed helpers: every rank must hold the same codebook, so statistics are summed and
 # random choices are made on rank 0 and broadcast (DDP's buffer broadcast alone drops other ranks' statistics).
 
@@ -269,7 +275,7 @@ class VectorQuantizer(nn.Module):
             loss = self.beta * commitment if self.use_ema else self.beta * commitment + F.mse_loss(z_q, flat.detach())
             z_q = flat + (z_q - flat).detach()  # straight-through estimator
 
-            counts = torch.bincount(ids, minlength=self.n_e).float()
+            counts = code_counts(ids, self.n_e)
             if self.training:  # every rank trains in step; an eval forward may run on one rank only (no collective)
                 counts = _all_reduce_sum(counts)
                 self._update_statistics(flat.detach(), ids, counts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import logging
 import os
 import shutil
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 RUN_STATE = ("logs", "tokens", "validation", ".hf_vqgen_run.lock", "run_config.json")
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+# the file system or kernel cannot exchange these two paths: fall back to two renames
+_CANNOT_EXCHANGE = {errno.EBUSY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 
 
 def _exchange(first: Path, second: Path) -> bool:
@@ -36,10 +39,10 @@ def _exchange(first: Path, second: Path) -> bool:
         return False
     result = libc.renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
     if result != 0:
-        errno = ctypes.get_errno()
-        if errno in (16, 18, 22, 38, 95):  # EBUSY, EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: it cannot exchange these
+        code = ctypes.get_errno()
+        if code in _CANNOT_EXCHANGE:
             return False
-        raise OSError(errno, f"Swapping {first} and {second}: {os.strerror(errno)}")
+        raise OSError(code, f"Swapping {first} and {second}: {os.strerror(code)}")
     return True
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 from ..utils import portable_path
@@ -70,12 +71,41 @@ def check_resumed_settings(output_dir: str | os.PathLike, args) -> None:
         logger.warning("Resuming with --%s %r (the run so far used %r).", key, value, old)
 
 
+def check_fresh_start(output_dir: str | os.PathLike, args) -> None:
+    """A run that starts from scratch in a folder holding an earlier run's checkpoints is refused: its own checkpoints
+    would sit beside the other run's, and a later `--resume_from_checkpoint latest` could pick up either."""
+    from .checkpointing import list_checkpoints
+
+    checkpoints = list_checkpoints(output_dir)
+    if checkpoints:
+        names = ", ".join(path.name for path in checkpoints)
+        raise ValueError(
+            f"--output_dir {output_dir} holds the checkpoints of an earlier run ({names}). Continue that run with "
+            "--resume_from_checkpoint latest, or start this one in another --output_dir (or delete them)."
+        )
+
+
+def start_own_log(output_dir: str | os.PathLike, args) -> None:
+    """A run starting from scratch writes its own `metrics.jsonl`: an earlier run's (of the model this run's export
+    replaces) is kept beside it as `metrics.<its last change>.jsonl`, never appended to."""
+    log = Path(output_dir) / getattr(args, "logging_dir", "logs") / "metrics.jsonl"
+    if log.is_file():
+        kept = log.with_name(f"metrics.{time.strftime('%Y%m%dT%H%M%S', time.gmtime(log.stat().st_mtime))}.jsonl")
+        os.replace(log, kept)
+        logger.warning("%s holds an earlier run's log: kept as %s; this run writes its own.", log.parent, kept.name)
+
+
 def remember_run_settings(args, is_main_process: bool) -> None:
-    """Before a run (re)starts: a resume is checked against the saved settings (every process raises alike), then the
-    main process saves this run's settings."""
+    """Before a run (re)starts: a resume is checked against the saved settings, a fresh start against an earlier
+    run's checkpoints (every process raises alike); then the main process starts its log and saves its settings."""
     from .checkpointing import resolve_resume_checkpoint
 
-    if resolve_resume_checkpoint(args.output_dir, args.resume_from_checkpoint) is not None:
+    resuming = resolve_resume_checkpoint(args.output_dir, args.resume_from_checkpoint) is not None
+    if resuming:
         check_resumed_settings(args.output_dir, args)
+    elif args.resume_from_checkpoint is None:  # "latest" with nothing to resume may find the run's own leftovers
+        check_fresh_start(args.output_dir, args)
     if is_main_process:
+        if not resuming:
+            start_own_log(args.output_dir, args)
         save_run_config(args.output_dir, args)

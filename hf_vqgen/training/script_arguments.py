@@ -8,6 +8,7 @@ import argparse
 import math
 
 from ..models import VQVAEModel
+from ..models.quantizers import QUANTIZERS
 from .arguments import add_accelerate_arguments, add_optimization_arguments, check_training_arguments, recipe_parser
 from .prior_kinds import PRIOR_KINDS
 
@@ -43,7 +44,7 @@ def parse_tokenizer_arguments(argv: list[str] | None = None, description: str | 
     model.add_argument("--latent_channels", type=int, default=64)
     model.add_argument("--norm_num_groups", type=int, default=32)
     model.add_argument("--no_mid_block_attention", action="store_true", help="Drop the mid-block self-attention.")
-    model.add_argument("--quantizer", default="vq", choices=("vq", "fsq"),
+    model.add_argument("--quantizer", default="vq", choices=tuple(QUANTIZERS),
                        help="vq: a learned codebook (the options below); fsq: finite scalar quantization.")  # fmt: skip
     model.add_argument("--fsq_levels", type=int, nargs="+", default=None,
                        help="FSQ values per code dimension (e.g. 8 8 8: 512 codes of dimension 3).")  # fmt: skip

@@ -120,3 +120,22 @@ def test_output_survives_accelerate_mixed_precision_conversion(images):
     output = type(output)(**{k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in output.items()})
     converted = convert_to_fp32(output)
     assert converted.sample.dtype == torch.float32 and converted.token_ids.dtype == torch.long
+
+
+@pytest.mark.parametrize(
+    "quantizer",
+    [
+        {"kmeans_init": True, "dead_code_threshold": 1.0, "codebook_update": "ema"},
+        {"quantizer_type": "fsq", "fsq_levels": [4, 4], "num_vq_embeddings": 16, "vq_embed_dim": 2},
+    ],
+    ids=["vq", "fsq"],
+)
+def test_a_training_forward_traces_as_one_graph_no_host_syncs(quantizer):
+    """`torch.compile` keeps the training step in one graph: no `.item()`, data-dependent branch or data-dependent
+    output shape in the forward (input checks live at the entry points)."""
+    model = tiny_vqvae(**quantizer).train()
+    images = torch.rand(4, 1, 8, 8) * 2 - 1
+    model(images)  # the first step initialises the codebook (k-means): a one-off sync, outside the steady state
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(model)(images)
+    assert explanation.graph_break_count == 0, [str(reason.reason)[:300] for reason in explanation.break_reasons]
