@@ -1,8 +1,8 @@
 """Each example script runs end to end for a couple of steps on tiny data."""
 
 import json
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -132,6 +132,18 @@ def test_train_vqvae_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit):
         train_vqvae.parse_args(["--dataset_name", "fashion_mnist", *argv])
     assert message in capsys.readouterr().err
+
+
+def test_train_vqvae_takes_the_image_shape_from_the_named_dataset_and_asks_for_a_folders(capsys):
+    emoji = train_vqvae.parse_args(["--dataset_name", "emoji", "--output_dir", "x"])
+    assert (emoji.resolution, emoji.num_channels) == (64, 3)
+    assert (
+        train_vqvae.parse_args(["--dataset_name", "emoji", "--resolution", "32", "--output_dir", "x"]).resolution == 32
+    )
+    # no default can know a user's images (28x28 grey would be silently wrong for most)
+    with pytest.raises(SystemExit):
+        train_vqvae.parse_args(["--train_data_dir", "my_images", "--num_channels", "3", "--output_dir", "x"])
+    assert "--train_data_dir my_images needs --resolution (" in capsys.readouterr().err
 
 
 # feature extractor and evaluation
@@ -556,8 +568,17 @@ def test_train_prior_continues_a_finished_pipeline_as_a_new_leg(tmp_path, tiny_t
     # zero learning rate: the continued run's export must hold exactly the weights it started from
     results = train_prior.main(
         train_prior.parse_args(
-            common + ["--output_dir", str(second), "--init_from", str(first), "--learning_rate", "0",
-                      "--dropout", "0.25"]  # fmt: skip
+            common
+            + [
+                "--output_dir",
+                str(second),
+                "--init_from",
+                str(first),
+                "--learning_rate",
+                "0",
+                "--dropout",
+                "0.25",
+            ]  # fmt: skip
         )
     )
     continued = load_pipeline(second).prior_model
@@ -703,7 +724,8 @@ def test_a_folder_trained_chain_records_the_folder_and_its_class_names(tmp_path)
     folder = _write_class_folder(tmp_path / "my_images")
     vqvae_args = [a for a in TINY_VQVAE_ARGS if a not in ("--dataset_name", "fashion_mnist")]
     train_vqvae.main(train_vqvae.parse_args(
-        vqvae_args + ["--train_data_dir", str(folder), "--output_dir", str(tmp_path / "vqvae"), "--max_train_steps", "1"]
+        vqvae_args + ["--train_data_dir", str(folder), "--resolution", "28", "--num_channels", "1",
+                      "--output_dir", str(tmp_path / "vqvae"), "--max_train_steps", "1"]
     ))  # fmt: skip
     # no --dataset_name anywhere below: every script reads what the tokenizer recorded
     train_prior.main(train_prior.parse_args(

@@ -236,7 +236,7 @@ WEIGHTS = "diffusion_pytorch_model.safetensors"
 
 def streaming_training_args(shards: Path, batch_size: int) -> list[str]:
     return ["--train_data_dir", str(shards), "--streaming", "--shuffle_buffer_size", "4", "--resolution", "8",
-            "--block_out_channels", "8", "16", "--latent_channels", "8", "--norm_num_groups", "4", "--vq_embed_dim",
+            "--num_channels", "1", "--block_out_channels", "8", "16", "--latent_channels", "8", "--norm_num_groups", "4", "--vq_embed_dim",
             "4", "--num_vq_embeddings", "16", "--train_batch_size", str(batch_size), "--eval_batch_size", "8",
             "--report_to", "none", "--max_train_steps", "5", "--checkpointing_steps", "2", "--validation_steps",
             "100", "--lr_warmup_steps", "1"]  # fmt: skip

@@ -7,10 +7,29 @@ from __future__ import annotations
 import argparse
 import math
 
+from ..data.registry import DATASETS
 from ..models import VQVAEModel
 from ..models.quantizers import QUANTIZERS
 from .arguments import add_accelerate_arguments, add_optimization_arguments, check_training_arguments, recipe_parser
 from .prior_kinds import PRIOR_KINDS
+
+
+def fill_image_shape(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`--resolution` / `--num_channels` not given: the named dataset's (the registry knows them); a folder or a Hub id
+    must name them, since no default can know the user's images."""
+    missing = [flag for flag in ("resolution", "num_channels") if getattr(args, flag) is None]
+    if not missing:
+        return
+    entry = DATASETS.get(args.dataset_name) if args.train_data_dir is None else None
+    if entry is None:
+        source = (
+            f"--train_data_dir {args.train_data_dir}" if args.train_data_dir else f"--dataset_name {args.dataset_name}"
+        )
+        parser.error(f"{source} needs {' and '.join('--' + flag for flag in missing)} (the image size and channels to "
+                     "train at, e.g. --resolution 32 --num_channels 3); only the named datasets "
+                     f"({', '.join(sorted(DATASETS))}) have defaults")  # fmt: skip
+    for flag in missing:
+        setattr(args, flag, getattr(entry, flag))
 
 
 def parse_tokenizer_arguments(argv: list[str] | None = None, description: str | None = None) -> argparse.Namespace:
@@ -25,8 +44,14 @@ def parse_tokenizer_arguments(argv: list[str] | None = None, description: str | 
     )
     data.add_argument("--image_column", default="image")
     data.add_argument("--eval_split", default="test", help="Split for validation grids and the final metrics.")
-    data.add_argument("--resolution", type=int, default=28)
-    data.add_argument("--num_channels", type=int, default=1, choices=(1, 3))
+    data.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="Image size to train at. Default: the named dataset's; needed for a folder or Hub id.",
+    )
+    data.add_argument("--num_channels", type=int, default=None, choices=(1, 3),
+                      help="1 (grey) or 3 (RGB). Default: the named dataset's; needed for a folder or Hub id.")  # fmt: skip
     data.add_argument("--resize_mode", default="resize", choices=("resize", "pad"))
     data.add_argument("--max_train_samples", type=int, default=None, help="Truncate the training split (debugging).")
     data.add_argument("--max_eval_samples", type=int, default=None, help="Truncate the evaluation split.")
@@ -94,6 +119,7 @@ def parse_tokenizer_arguments(argv: list[str] | None = None, description: str | 
         parser.error(
             "pass the images to train on: --dataset_name (fashion_mnist, emoji, a Hub id) or --train_data_dir"
         )
+    fill_image_shape(parser, args)
     if args.quantizer == "fsq":
         if not args.fsq_levels:
             parser.error("--quantizer fsq needs --fsq_levels (e.g. 8 8 8)")
