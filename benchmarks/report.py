@@ -520,6 +520,8 @@ def sampling_sweep_section(report: dict) -> list[str]:
     rows = []
     for row in report["rows"]:
         resolved = ", ".join(f"{k} {v}" for k, v in row["resolved"].items() if v is not None)
+        if row.get("class_mix", "even") != "even":
+            resolved += f"; classes: {row['class_mix']} mix"
         rows.append([
             row["pipeline"], resolved, row["num_samples"], _space(row, SHAPE, "fid"),
             _space(row, SHAPE, "recognisability", 3), _space(row, SHAPE, "recognisable_share", 3),
@@ -535,7 +537,8 @@ def sampling_sweep_section(report: dict) -> list[str]:
         "",
         "FID (shape): features of `emoji_shape_classifier` (emoji identities, layout-keeping); recognisability: its mean "
         "top-1 identity probability (share ≥ 0.5: samples it names with probability ≥ 0.5). FID (global): the older "
-        "`emoji_classifier`. Conditioning: how often a classifier finds the asked category (× style) in the samples.",
+        "`emoji_classifier`. Conditioning: how often a classifier finds the asked category (× style) in the samples. "
+        'Classes are cycled evenly unless a row says "reference mix" (asked in the test split\'s proportions).',
         "",
         *table(header, rows),
         "",

@@ -9,7 +9,8 @@ recognisability, and how often the samples show the category (and style) they we
     python benchmarks/sweep_sampling.py --pipeline pretrained/emoji-diffusion \
         --settings "num_inference_steps=16" "num_inference_steps=32,temperature=0.8"
 
-A setting is `name=value` pairs for the pipeline's call ("" = its saved defaults); seed 0, classes cycled evenly.
+A setting is `name=value` pairs for the pipeline's call ("" = its saved defaults); seed 0, classes cycled evenly
+(`--class_mix reference`: in the test split's proportions).
 Appends a row per setting (naming the pipeline, the resolved settings and the command) to `--output` (default
 benchmarks/results/<dataset>/sampling_sweep.json), written after each row; prints a line per row.
 """
@@ -21,6 +22,7 @@ import json
 import time
 from pathlib import Path
 
+import torch
 from common import RESULTS, ROOT, append_row, training_record
 
 from hf_vqgen import load_image_dataset, load_pipeline
@@ -56,6 +58,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label", default=None, help="A name for the pipeline in the rows (default: its path).")
+    parser.add_argument(
+        "--class_mix", default="even", choices=("even", "reference"),
+        help="Classes asked for: cycled evenly, or in the reference (test) split's proportions, so that FID compares "
+        "like with like for a prior that follows its condition (emoji's test split is mostly People & Body).",
+    )  # fmt: skip
     parser.add_argument("--dataset_name", default=None, help="Default: the one the pipeline was trained on.")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -65,6 +72,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.output = args.output or RESULTS / args.dataset_name / "sampling_sweep.json"
     args.settings = [parse_setting(text) for text in args.settings]
     return args
+
+
+def reference_class_mix(dataset_name: str, columns: list[str], num_samples: int, seed: int) -> list[int]:
+    """`num_samples` class ids in the test split's proportions: its labels (combined over `columns`, as the prior's
+    class token) repeated and put in a seeded random order, so that every batch holds a mix."""
+    labels = torch.tensor(load_image_dataset(dataset_name, split="test", label_column=columns)["label"])
+    repeats = -(-num_samples // len(labels))
+    order = torch.randperm(repeats * len(labels), generator=torch.Generator().manual_seed(seed))
+    return labels.repeat(repeats)[order][:num_samples].tolist()
 
 
 def main() -> None:
@@ -81,9 +97,16 @@ def main() -> None:
             column: load_image_dataset(args.dataset_name, label_column=column).features["label"].num_classes
             for column in columns
         }
+    labels = None
+    if args.class_mix == "reference":
+        if not pipeline.layout.num_classes:
+            raise SystemExit(f"--class_mix reference: {args.pipeline} is not class-conditional.")
+        labels = reference_class_mix(args.dataset_name, columns, args.num_samples, args.seed)
     for setting in args.settings:
         start = time.monotonic()
-        images, _ = sample_images(pipeline, args.num_samples, args.batch_size, seed=args.seed, **setting)
+        images, _ = sample_images(
+            pipeline, args.num_samples, args.batch_size, seed=args.seed, class_labels=labels, **setting
+        )
         seconds = time.monotonic() - start
         row = {
             "pipeline": args.label or scored,
@@ -93,12 +116,13 @@ def main() -> None:
             "setting": setting,
             "resolved": pipeline.resolve_sampling(**{key: setting.get(key) for key in pipeline.sampling_defaults}),
             "images_per_second": args.num_samples / seconds,
+            "class_mix": args.class_mix,
         }
         for name, extractor in extractors.items():
             metrics = score_images(images, extractor, args.dataset_name)
             keep = ("fid", "kid", "precision", "recall", "recognisability", "recognisable_share")
             row[name] = {key: metrics[key] for key in keep if key in metrics}
-            agreement = head_agreement(extractor, images, sizes) if sizes else None
+            agreement = head_agreement(extractor, images, sizes, labels) if sizes else None
             if agreement:
                 row[name]["conditioning"] = agreement
         print(json.dumps(row), flush=True)

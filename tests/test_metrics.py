@@ -1,8 +1,10 @@
 import math
+import types
 
 import pytest
 import torch
 
+from hf_vqgen.evaluation import sample_images
 from hf_vqgen.evaluation.metrics import (
     classifier_score,
     codebook_statistics,
@@ -139,3 +141,31 @@ def test_condition_accuracy_splits_a_combined_class_into_its_columns():
     assert condition_accuracy(torch.eye(6), torch.arange(6), {"label": 6}) == {"accuracy": 1.0}
     with pytest.raises(ValueError, match="logits"):
         condition_accuracy(torch.eye(5), torch.arange(5), sizes)
+
+
+class _RecordingPipeline:
+    """Just enough of a pipeline for `sample_images`: records the classes each call asked for."""
+
+    device = torch.device("cpu")
+    layout = types.SimpleNamespace(num_classes=3)
+
+    def __init__(self):
+        self.asked = []
+
+    def set_progress_bar_config(self, **kwargs):
+        pass
+
+    def __call__(self, count, class_labels=None, generator=None, output_type="pt"):
+        self.asked.extend(class_labels)
+        return types.SimpleNamespace(images=torch.zeros(count, 1, 2, 2))
+
+
+def test_sample_images_cycles_classes_or_asks_for_the_given_ones():
+    pipeline = _RecordingPipeline()
+    sample_images(pipeline, 5, batch_size=2, seed=0)
+    assert pipeline.asked == [0, 1, 2, 0, 1]
+    pipeline = _RecordingPipeline()
+    images, _ = sample_images(pipeline, 5, batch_size=2, seed=0, class_labels=[2, 2, 0, 1, 2])
+    assert pipeline.asked == [2, 2, 0, 1, 2] and images.shape == (5, 1, 2, 2)
+    with pytest.raises(ValueError, match="one class per sample"):
+        sample_images(pipeline, 5, batch_size=2, seed=0, class_labels=[1, 2])

@@ -60,12 +60,17 @@ def split_combined_labels(labels: torch.Tensor, column_sizes: dict[str, int]) ->
 
 
 @torch.no_grad()
-def head_agreement(extractor, images: torch.Tensor, column_sizes: dict[str, int]) -> dict[str, float] | None:
-    """How often `extractor`'s classifier names the class each image was asked for, images (N, C, H, W) sampled with
-    classes cycled (`sample_images`: image i asked for class i mod num_classes) over the combinations of the label
-    columns `column_sizes`. A classifier over the same combinations is read as `condition_accuracy` reads it; a
-    `ShapeClassifier` by its heads named after the columns. None when the classifier knows neither."""
-    labels = torch.arange(len(images)) % math.prod(column_sizes.values())
+def head_agreement(
+    extractor, images: torch.Tensor, column_sizes: dict[str, int], labels: torch.Tensor | None = None
+) -> dict[str, float] | None:
+    """How often `extractor`'s classifier names the class each image was asked for, images (N, C, H, W) sampled for
+    `labels` (default: classes cycled, as `sample_images` draws them: image i asked for class i mod num_classes) over
+    the combinations of the label columns `column_sizes`. A classifier over the same combinations is read as
+    `condition_accuracy` reads it; a `ShapeClassifier` by its heads named after the columns. None when the classifier
+    knows neither."""
+    if labels is None:
+        labels = torch.arange(len(images)) % math.prod(column_sizes.values())
+    labels = torch.as_tensor(labels)
     classifier = getattr(extractor, "classifier", None)
     heads = getattr(getattr(classifier, "config", None), "head_names", None)
     if heads is not None and set(column_sizes) <= set(heads):
@@ -119,12 +124,17 @@ def nearest_training_images(
 
 
 @torch.no_grad()
-def sample_images(pipeline, num_samples: int, batch_size: int, seed: int, **sampling) -> tuple[torch.Tensor, list]:
-    """`num_samples` images (N, C, H, W) in [-1, 1] from `pipeline` (either prior), classes cycled evenly for a
-    conditional prior, all drawn from one generator seeded with `seed`; also each call's `num_steps_run` (None for
-    the autoregressive pipeline). `sampling` goes to the pipeline's `__call__`."""
+def sample_images(
+    pipeline, num_samples: int, batch_size: int, seed: int, class_labels: list[int] | None = None, **sampling
+) -> tuple[torch.Tensor, list]:
+    """`num_samples` images (N, C, H, W) in [-1, 1] from `pipeline` (either prior), for a conditional prior asked for
+    `class_labels` (one per sample; default: classes cycled evenly), all drawn from one generator seeded with `seed`;
+    also each call's `num_steps_run` (None for the autoregressive pipeline). `sampling` goes to the pipeline's
+    `__call__`."""
     if num_samples < 1 or batch_size < 1:
         raise ValueError(f"`num_samples` and `batch_size` must be >= 1, got {num_samples} and {batch_size}.")
+    if class_labels is not None and len(class_labels) != num_samples:
+        raise ValueError(f"`class_labels` must hold one class per sample ({num_samples}), got {len(class_labels)}.")
     pipeline.set_progress_bar_config(disable=True)
     num_classes = pipeline.layout.num_classes
     generator = torch.Generator(device=pipeline.device).manual_seed(seed)
@@ -132,6 +142,8 @@ def sample_images(pipeline, num_samples: int, batch_size: int, seed: int, **samp
     for start in tqdm(range(0, num_samples, batch_size), desc="Sampling"):
         count = min(batch_size, num_samples - start)
         labels = (torch.arange(start, start + count) % num_classes).tolist() if num_classes else None
+        if class_labels is not None:
+            labels = [int(label) for label in class_labels[start : start + count]]
         out = pipeline(count, class_labels=labels, generator=generator, output_type="pt", **sampling)
         chunks.append(out.images * 2 - 1)
         steps_run.append(getattr(out, "num_steps_run", None))
