@@ -28,13 +28,14 @@ from tqdm.auto import tqdm
 from hf_vqgen import PixelTransform, load_image_dataset, with_pixel_values
 from hf_vqgen.data import collate_pixel_values
 from hf_vqgen.models import ImageClassifier, ShapeClassifier
+from hf_vqgen.training.script_arguments import fill_image_shape
 from hf_vqgen.utils import command_line
 from hf_vqgen.vocabulary import IGNORE_INDEX
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset_name", default="fashion_mnist")
+    parser.add_argument("--dataset_name", required=True, help="`fashion_mnist`, `emoji`, a local folder or Hub id.")
     parser.add_argument(
         "--label_columns",
         nargs="+",
@@ -46,8 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Column naming each image's identity (e.g. `code_point`): train a ShapeClassifier with an identity head.",
     )
-    parser.add_argument("--resolution", type=int, default=28)
-    parser.add_argument("--num_channels", type=int, default=1, choices=(1, 3))
+    parser.add_argument("--resolution", type=int, default=None, help="Default: the named dataset's.")
+    parser.add_argument("--num_channels", type=int, default=None, choices=(1, 3), help="Default: the named dataset's.")
     parser.add_argument("--output_dir", default="feature-extractor")
     parser.add_argument("--num_epochs", type=int, default=8)
     parser.add_argument("--train_batch_size", type=int, default=128)
@@ -62,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.num_epochs < 1 or args.train_batch_size < 1:
         parser.error("--num_epochs and --train_batch_size must be >= 1")
+    fill_image_shape(parser, args)  # a folder or Hub id must name them
     return args
 
 

@@ -151,9 +151,9 @@ def test_train_vqvae_takes_the_image_shape_from_the_named_dataset_and_asks_for_a
 
 def test_train_feature_extractor_writes_classifier_and_accuracy(tmp_path, fake_fashion_mnist):
     output_dir = tmp_path / "classifier"
-    args = train_feature_extractor.parse_args(
-        ["--output_dir", str(output_dir), "--num_epochs", "1", "--train_batch_size", "16", "--base_channels", "4"]
-    )
+    argv = ["--dataset_name", "fashion_mnist", "--output_dir", str(output_dir), "--num_epochs", "1",
+            "--train_batch_size", "16", "--base_channels", "4"]  # fmt: skip
+    args = train_feature_extractor.parse_args(argv)
     results = train_feature_extractor.main(args)
     correct = results["test_accuracy"] * 24  # the fake test split's 24 images
     assert abs(correct - round(correct)) < 1e-6 and 0 <= round(correct) <= 24

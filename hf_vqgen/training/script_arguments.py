@@ -20,11 +20,10 @@ def fill_image_shape(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     missing = [flag for flag in ("resolution", "num_channels") if getattr(args, flag) is None]
     if not missing:
         return
-    entry = DATASETS.get(args.dataset_name) if args.train_data_dir is None else None
+    folder = getattr(args, "train_data_dir", None)
+    entry = DATASETS.get(args.dataset_name) if folder is None else None
     if entry is None:
-        source = (
-            f"--train_data_dir {args.train_data_dir}" if args.train_data_dir else f"--dataset_name {args.dataset_name}"
-        )
+        source = f"--train_data_dir {folder}" if folder else f"--dataset_name {args.dataset_name}"
         parser.error(f"{source} needs {' and '.join('--' + flag for flag in missing)} (the image size and channels to "
                      "train at, e.g. --resolution 32 --num_channels 3); only the named datasets "
                      f"({', '.join(sorted(DATASETS))}) have defaults")  # fmt: skip
