@@ -107,7 +107,7 @@ def kmeans(vectors: torch.Tensor, num_clusters: int, num_iters: int) -> tuple[to
     counts = torch.zeros(num_clusters, device=vectors.device)
     for _ in range(num_iters):
         assignment = torch.cdist(vectors, centroids).argmin(dim=1)
-        counts = torch.bincount(assignment, minlength=num_clusters).to(vectors.dtype)
+        counts = code_counts(assignment, num_clusters).to(vectors.dtype)
         sums = torch.zeros_like(centroids).index_add_(0, assignment, vectors)
         filled = counts > 0
         centroids[filled] = sums[filled] / counts[filled, None]
