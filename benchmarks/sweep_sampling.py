@@ -9,8 +9,9 @@ recognisability, and how often the samples show the category (and style) they we
     python benchmarks/sweep_sampling.py --pipeline pretrained/emoji-diffusion \
         --settings "num_inference_steps=16" "num_inference_steps=32,temperature=0.8"
 
-A setting is `name=value` pairs for the pipeline's call ("" = its saved defaults); seed 0, classes cycled evenly
-(`--class_mix reference`: in the test split's proportions).
+A setting is `name=value` pairs for the pipeline's call ("" = its saved defaults), or for its scheduler's config
+(e.g. diffusion's remasking noise `choice_temperature=2`: the scheduler is rebuilt with it for that setting); seed 0,
+classes cycled evenly (`--class_mix reference`: in the test split's proportions).
 Appends a row per setting (naming the pipeline, the resolved settings and the command) to `--output` (default
 benchmarks/results/<dataset>/sampling_sweep.json), written after each row; prints a line per row.
 """
@@ -83,9 +84,18 @@ def reference_class_mix(dataset_name: str, columns: list[str], num_samples: int,
     return labels.repeat(repeats)[order][:num_samples].tolist()
 
 
+def split_scheduler_setting(pipeline, setting: dict) -> tuple[dict, dict]:
+    """(call arguments, scheduler config overrides) of `setting`: a name is the scheduler's when its config has it."""
+    scheduler = getattr(pipeline, "scheduler", None)
+    names = set(scheduler.config) if scheduler is not None else set()
+    overrides = {key: value for key, value in setting.items() if key in names}
+    return {key: value for key, value in setting.items() if key not in overrides}, overrides
+
+
 def main() -> None:
     args = parse_args()
     pipeline = load_pipeline(args.pipeline)
+    saved_scheduler = getattr(pipeline, "scheduler", None)
     extractors = {path.name: load_feature_extractor(path) for path in feature_networks(args.dataset_name)}
     settings = {key: value for key, value in vars(args).items() if key != "settings"}
     header = {"benchmark": "sampling_sweep", "settings": settings}
@@ -103,9 +113,12 @@ def main() -> None:
             raise SystemExit(f"--class_mix reference: {args.pipeline} is not class-conditional.")
         labels = reference_class_mix(args.dataset_name, columns, args.num_samples, args.seed)
     for setting in args.settings:
+        call, overrides = split_scheduler_setting(pipeline, setting)
+        if saved_scheduler is not None:  # every setting starts from the saved scheduler
+            pipeline.scheduler = type(saved_scheduler).from_config(saved_scheduler.config, **overrides)
         start = time.monotonic()
         images, _ = sample_images(
-            pipeline, args.num_samples, args.batch_size, seed=args.seed, class_labels=labels, **setting
+            pipeline, args.num_samples, args.batch_size, seed=args.seed, class_labels=labels, **call
         )
         seconds = time.monotonic() - start
         row = {
@@ -114,10 +127,12 @@ def main() -> None:
             "pipeline_class": type(pipeline).__name__,
             "num_samples": args.num_samples,
             "setting": setting,
-            "resolved": pipeline.resolve_sampling(**{key: setting.get(key) for key in pipeline.sampling_defaults}),
+            "resolved": pipeline.resolve_sampling(**{key: call.get(key) for key in pipeline.sampling_defaults}),
             "images_per_second": args.num_samples / seconds,
             "class_mix": args.class_mix,
         }
+        if overrides:
+            row["scheduler"] = overrides
         for name, extractor in extractors.items():
             metrics = score_images(images, extractor, args.dataset_name)
             keep = ("fid", "kid", "precision", "recall", "recognisability", "recognisable_share")

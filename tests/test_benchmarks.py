@@ -142,3 +142,16 @@ def test_two_runs_appending_to_one_results_file_keep_each_others_rows(tmp_path):
     report = json.loads(results.read_text())
     assert sorted((row["run"], row["i"]) for row in report["rows"]) == sorted((n, i) for n in "ab" for i in range(20))
     assert set(report["scored"]) == {"a", "b"} and all(row["command"] == "c" for row in report["rows"])
+
+
+def test_a_sweep_setting_names_call_arguments_or_scheduler_config(monkeypatch):
+    """`choice_temperature=2` rebuilds the diffusion scheduler; `temperature=0.9` goes to the pipeline's call."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from sweep_sampling import split_scheduler_setting
+
+    from tests.pipelines.test_pipeline_discrete_diffusion import tiny_pipeline
+
+    setting = {"temperature": 0.9, "num_inference_steps": 4, "choice_temperature": 2.0}
+    call, overrides = split_scheduler_setting(tiny_pipeline(), setting)
+    assert call == {"temperature": 0.9, "num_inference_steps": 4} and overrides == {"choice_temperature": 2.0}
+    assert split_scheduler_setting(object(), setting) == (setting, {})  # no scheduler: all for the call
