@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import RESULTS, ROOT, RUNS, portable, read_json, relative, run_script, training_record
-from hf_vqgen import VQVAEModel, load_pipeline
+from hf_vqgen import DiscreteDiffusionPipeline, VQGenPipeline, VQVAEModel, load_pipeline
 from hf_vqgen.data.registry import DATASETS
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 from hf_vqgen.pipelines.token_pipeline import SAMPLING_DEFAULTS_KEY
@@ -48,6 +48,8 @@ from hf_vqgen.utils import parse_settings
 DTYPES = {"float16": torch.float16, "float32": torch.float32}
 SCRIPTS = {"tokenizer": "train_vqvae.py", "ar": "train_prior.py", "diffusion": "train_prior.py"}
 KINDS = tuple(SCRIPTS)
+# whose library defaults a card's sweep figures resolve against
+PIPELINE_CLASSES = {"ar": VQGenPipeline, "diffusion": DiscreteDiffusionPipeline}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -153,23 +155,26 @@ def benchmark_metrics(args) -> dict:
                 label = evaluator(relative(path), "samples", settings, sampling_label(settings, steps))
                 metrics[kind][label] = card_metrics(result["metrics"])
     for kind in ("ar", "diffusion"):
-        metrics[kind] |= sweep_metrics(args, runs[kind], getattr(args, f"{kind}_sampling_defaults"))
+        metrics[kind] |= sweep_metrics(args, runs[kind], kind, getattr(args, f"{kind}_sampling_defaults"))
     for kind, found in metrics.items():
         if not found:
             print(f"No benchmark result scored {runs[kind]}: its card lists the training script's figures only.")
     return metrics
 
 
-def sweep_metrics(args, run: str, defaults: dict) -> dict:
-    """{evaluator: metrics} of the sampling_sweep.json rows that scored `run` at exactly its shipped `defaults`:
-    each feature space's figures (prefixed by the space: `shape_fid`, `global_fid`, ...) and the conditioning
-    agreement of the dataset's plain classifier (`category_accuracy`, `category_style_accuracy`)."""
+def sweep_metrics(args, run: str, kind: str, defaults: dict) -> dict:
+    """{evaluator: metrics} of the sampling_sweep.json rows that scored `run` at exactly its shipped sampling (the
+    library's defaults for `kind` updated by `defaults`, compared resolved, with the saved scheduler and classes
+    cycled evenly): each feature space's figures (prefixed by the space: `shape_fid`, `global_fid`, ...) and the
+    conditioning agreement of the dataset's plain classifier (`category_accuracy`, `category_style_accuracy`)."""
     path = args.results_dir / "sampling_sweep.json"
-    rows = read_json(path)["rows"] if path.is_file() and defaults else []
+    rows = read_json(path)["rows"] if path.is_file() else []
     record = training_record(ROOT / run) if rows else {}  # read once, not per row
     dataset, found = record.get("dataset"), {}
+    shipped = PIPELINE_CLASSES[kind].builtin_sampling_defaults | defaults
     for row in rows:
-        if row.get("scored") != run or row["setting"] != defaults:
+        cycled = row.get("class_mix", "even") == "even" and not row.get("scheduler")
+        if row.get("scored") != run or not cycled or row.get("resolved", row["setting"]) != shipped:
             continue
         spaces = {name: name.removeprefix(f"{dataset}_").removesuffix("classifier").strip("_") or "global"
                   for name in row if name.endswith("classifier")}  # fmt: skip
