@@ -155,3 +155,35 @@ def test_a_sweep_setting_names_call_arguments_or_scheduler_config(monkeypatch):
     call, overrides = split_scheduler_setting(tiny_pipeline(), setting)
     assert call == {"temperature": 0.9, "num_inference_steps": 4} and overrides == {"choice_temperature": 2.0}
     assert split_scheduler_setting(object(), setting) == (setting, {})  # no scheduler: all for the call
+
+
+def test_a_card_quotes_the_sweep_row_of_its_shipped_sampling_only(tmp_path):
+    """ship_pretrained's card figures: the row that scored the run at the shipped sampling resolved (the library's
+    defaults filled in), never a row with the reference class mix or another scheduler."""
+    from argparse import Namespace
+
+    from tools.ship_pretrained import sweep_metrics
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model_card.json").write_text(json.dumps({"dataset": "emoji"}))
+    library = {"guidance_scale": 1.0, "num_inference_steps": 16, "temperature": 1.0, "top_k": None}
+
+    def row(fid, setting, **extra):
+        resolved = library | setting
+        return {"scored": str(run), "num_samples": 10, "setting": setting, "resolved": resolved,
+                "emoji_classifier": {"fid": fid}, **extra}  # fmt: skip
+
+    rows = [row(1.0, {}), row(2.0, {}, class_mix="reference"), row(3.0, {"choice_temperature": 1.0},
+            scheduler={"choice_temperature": 1.0}), row(4.0, {"guidance_scale": 2.0})]  # fmt: skip
+    rows[2]["setting"], rows[2]["resolved"] = {"choice_temperature": 1.0}, library
+    (tmp_path / "sampling_sweep.json").write_text(json.dumps({"rows": rows}))
+    args = Namespace(results_dir=tmp_path)
+
+    def quoted(defaults):
+        return [figures["global_fid"] for figures in sweep_metrics(args, str(run), "diffusion", defaults).values()]
+
+    assert quoted({}) == [1.0]  # the library defaults, as `{}` resolves them
+    assert quoted({"guidance_scale": 1}) == [1.0]  # named explicitly: the same sampling
+    assert quoted({"guidance_scale": 2}) == [4.0]
+    assert quoted({"temperature": 0.5}) == []
