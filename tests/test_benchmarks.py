@@ -169,14 +169,14 @@ def test_a_card_quotes_the_sweep_row_of_its_shipped_sampling_only(tmp_path):
     (run / "model_card.json").write_text(json.dumps({"dataset": "emoji"}))
     library = {"guidance_scale": 1.0, "num_inference_steps": 16, "temperature": 1.0, "top_k": None}
 
-    def row(fid, setting, **extra):
-        resolved = library | setting
-        return {"scored": str(run), "num_samples": 10, "setting": setting, "resolved": resolved,
+    def row(fid, setting, **extra):  # a scheduler setting leaves the call's resolved sampling as it is
+        call = {key: value for key, value in setting.items() if key in library}
+        return {"scored": str(run), "num_samples": 10, "setting": setting, "resolved": library | call,
                 "emoji_classifier": {"fid": fid}, **extra}  # fmt: skip
 
-    rows = [row(1.0, {}), row(2.0, {}, class_mix="reference"), row(3.0, {"choice_temperature": 1.0},
-            scheduler={"choice_temperature": 1.0}), row(4.0, {"guidance_scale": 2.0})]  # fmt: skip
-    rows[2]["setting"], rows[2]["resolved"] = {"choice_temperature": 1.0}, library
+    scheduler = {"choice_temperature": 1.0}
+    rows = [row(1.0, {}), row(2.0, {}, class_mix="reference"), row(3.0, scheduler, scheduler=scheduler),
+            row(4.0, {"guidance_scale": 2.0})]  # fmt: skip
     (tmp_path / "sampling_sweep.json").write_text(json.dumps({"rows": rows}))
     args = Namespace(results_dir=tmp_path)
 

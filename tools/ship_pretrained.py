@@ -173,8 +173,8 @@ def sweep_metrics(args, run: str, kind: str, defaults: dict) -> dict:
     dataset, found = record.get("dataset"), {}
     shipped = PIPELINE_CLASSES[kind].builtin_sampling_defaults | defaults
     for row in rows:
-        cycled = row.get("class_mix", "even") == "even" and not row.get("scheduler")
-        if row.get("scored") != run or not cycled or row.get("resolved", row["setting"]) != shipped:
+        as_shipped = row.get("resolved") == shipped and not row.get("scheduler")  # sweep_sampling resolves every row
+        if row.get("scored") != run or row.get("class_mix", "even") != "even" or not as_shipped:
             continue
         spaces = {name: name.removeprefix(f"{dataset}_").removesuffix("classifier").strip("_") or "global"
                   for name in row if name.endswith("classifier")}  # fmt: skip
