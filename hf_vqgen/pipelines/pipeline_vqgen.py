@@ -14,13 +14,15 @@ from .autoregressive_sampling import build_input_ids, next_tokens, sample_with_c
 from .token_pipeline import TokenImagePipeline, VQGenPipelineOutput, check_tokenizer_identity
 
 
-GUIDANCE_SCHEDULES = ("constant", "linear")
+GUIDANCE_SCHEDULES = ("constant", "linear", "linear_decreasing")
 
 
 def scheduled_guidance(guidance_scale: float, schedule: str, position: int, num_tokens: int) -> float:
     """The guidance scale at the `position`-th of `num_tokens` sampled tokens."""
     if schedule == "linear":
         return 1.0 + (guidance_scale - 1.0) * (position + 1) / num_tokens
+    if schedule == "linear_decreasing":  # the mirror image: guide the top rows (the image's kind) hardest
+        return 1.0 + (guidance_scale - 1.0) * (num_tokens - position) / num_tokens
     return guidance_scale
 
 
@@ -166,8 +168,9 @@ class VQGenPipeline(TokenImagePipeline):
             temperature (`float`, *optional*): Softmax temperature; 0 samples greedily.
             top_k (`int`, *optional*): Sample among the k most likely codes only (0: all codes).
             top_p (`float`, *optional*): Nucleus sampling (1: all codes).
-            guidance_schedule (`str`, *optional*): `"constant"` (`guidance_scale` at every token) or `"linear"` (from
-                1 at the first sampled token to `guidance_scale` at the last: free early layout, guided detail).
+            guidance_schedule (`str`, *optional*): `"constant"` (`guidance_scale` at every token), `"linear"` (from
+                1 at the first sampled token to `guidance_scale` at the last: free early layout, guided detail) or
+                `"linear_decreasing"` (from `guidance_scale` at the first token down to 1: guided layout, free detail).
 
             The four settings above default to the pipeline's `sampling_defaults` (saved with it by
             `set_sampling_defaults`; else guidance 1, temperature 1, no top-k / top-p).

@@ -84,6 +84,7 @@ def test_a_linear_guidance_schedule_ramps_from_one_to_the_scale():
     from hf_vqgen.pipelines.pipeline_vqgen import scheduled_guidance
 
     assert [scheduled_guidance(3.0, "linear", i, 4) for i in range(4)] == [1.5, 2.0, 2.5, 3.0]
+    assert [scheduled_guidance(3.0, "linear_decreasing", i, 4) for i in range(4)] == [3.0, 2.5, 2.0, 1.5]
     assert scheduled_guidance(3.0, "constant", 0, 4) == 3.0
     pipeline = tiny_ar()
     kwargs = {
@@ -94,7 +95,8 @@ def test_a_linear_guidance_schedule_ramps_from_one_to_the_scale():
     }  # large: a random prior barely tells classes apart
     constant = pipeline(generator=_seeded(), **kwargs).token_ids
     linear = pipeline(generator=_seeded(), guidance_schedule="linear", **kwargs).token_ids
-    assert not torch.equal(constant, linear)
+    decreasing = pipeline(generator=_seeded(), guidance_schedule="linear_decreasing", **kwargs).token_ids
+    assert not torch.equal(constant, linear) and not torch.equal(linear, decreasing)
     # a schedule whose first step is unguided (scale 1) still samples one row per image
     assert pipeline(
         generator=_seeded(), guidance_schedule="linear", **{**kwargs, "guidance_scale": 1.0 + 1e-9}
