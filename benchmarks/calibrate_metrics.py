@@ -8,6 +8,13 @@ generated shapes.
 
     python benchmarks/calibrate_metrics.py [--tokenizer benchmarks/results/runs/recipe]
     python benchmarks/calibrate_metrics.py --dataset_name fashion_mnist --resolution 28 --num_channels 1
+    python benchmarks/calibrate_metrics.py --tokenizer pretrained/emoji-tokenizer --class_mix even \
+        --label_columns label style --num_images 2000 --output_name metric_calibration_shape_even
+
+The train images are a seeded random subset (the split's own class mix) or, with `--class_mix even`, drawn with the
+classes (combined over `--label_columns`, as a prior's class token) cycled evenly, as the sampling benchmarks ask a
+class-conditional prior for them: the floor and the degraded rows of that protocol, scored against the same test
+split.
 
 Images are scored on the dataset the tokenizer `--tokenizer` was trained on, at its resolution and channel count (the
 scale the generators are scored at), else as given. Writes benchmarks/results/metric_calibration.json and .md (a
@@ -24,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from common import RESULTS, RUNS, calibration_table, dataset_arguments, machine, portable_path, write_report
 
-from hf_vqgen import VQVAEModel
+from hf_vqgen import VQVAEModel, load_image_dataset
 from hf_vqgen.evaluation import evaluate_tokenizer, score_images
 from hf_vqgen.evaluation.features import load_feature_extractor, load_split_images
 
@@ -98,6 +105,17 @@ def candidate_sets(train: torch.Tensor, test: torch.Tensor, tokenizer=None) -> d
     return sets
 
 
+def classes_cycled(labels: torch.Tensor, num_images: int, seed: int = 0) -> torch.Tensor:
+    """Indices of `num_images` rows whose labels cycle through the classes present (0, 1, ..., 0, 1, ...), each
+    class's rows in a seeded random order; a class with fewer rows than its share repeats them."""
+    generator = torch.Generator().manual_seed(seed)
+    classes = labels.unique()
+    rows = [torch.nonzero(labels == value).flatten() for value in classes]
+    rows = [members[torch.randperm(len(members), generator=generator)] for members in rows]
+    picks = [rows[i % len(classes)][(i // len(classes)) % len(rows[i % len(classes)])] for i in range(num_images)]
+    return torch.stack(picks)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset_name", default=None, help="Default: the one --tokenizer was trained on.")
@@ -108,6 +126,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--feature_extractor", default=None, help="Default: benchmarks/assets/<dataset_name>_classifier."
     )
     parser.add_argument("--num_images", type=int, default=10000)
+    parser.add_argument(
+        "--class_mix", default="split", choices=("split", "even"),
+        help="Train images in the split's own class proportions, or with the classes cycled evenly.",
+    )  # fmt: skip
+    parser.add_argument("--label_columns", nargs="+", default=["label"], help="Classes to cycle (--class_mix even).")
     parser.add_argument("--results_dir", type=Path, default=RESULTS)
     parser.add_argument("--output_name", default=None, help="Results file stem (default metric_calibration).")
     args = parser.parse_args(argv)
@@ -130,7 +153,10 @@ def main() -> None:
     extractor = load_feature_extractor(args.feature_extractor)
     size = (args.resolution, args.num_channels, args.num_images)
     train = load_split_images(args.dataset_name, "train", *size[:2])
-    if len(train) > args.num_images:  # a seeded random subset: a split's first rows may be one style or class
+    if args.class_mix == "even":
+        labels = load_image_dataset(args.dataset_name, split="train", label_column=args.label_columns)["label"]
+        train = train[classes_cycled(torch.tensor(labels), args.num_images)]
+    elif len(train) > args.num_images:  # a seeded random subset: a split's first rows may be one style or class
         train = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: args.num_images]]
     test = load_split_images(args.dataset_name, "test", *size[:2])
     rows, start = {}, time.monotonic()

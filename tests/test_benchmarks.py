@@ -157,6 +157,20 @@ def test_a_sweep_setting_names_call_arguments_or_scheduler_config(monkeypatch):
     assert split_scheduler_setting(object(), setting) == (setting, {})  # no scheduler: all for the call
 
 
+def test_calibration_images_with_classes_cycled_take_each_class_in_turn(monkeypatch):
+    """As the sampling sweeps ask a prior for classes; a class with too few rows repeats them, no row is picked twice
+    before its class runs out."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import torch
+    from calibrate_metrics import classes_cycled
+
+    labels = torch.tensor([2, 0, 0, 0, 5, 2, 2, 2])
+    picked = classes_cycled(labels, 9)
+    assert labels[picked].tolist() == [0, 2, 5] * 3
+    assert len(set(picked[labels[picked] != 5].tolist())) == 6 and set(picked[labels[picked] == 5].tolist()) == {4}
+    assert torch.equal(picked, classes_cycled(labels, 9))  # seeded
+
+
 def test_a_card_quotes_the_sweep_row_of_its_shipped_sampling_only(tmp_path):
     """ship_pretrained's card figures: the row that scored the run at the shipped sampling resolved (the library's
     defaults filled in), never a row with the reference class mix or another scheduler."""
