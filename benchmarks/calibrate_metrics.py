@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from common import RESULTS, RUNS, calibration_table, dataset_arguments, machine, portable_path, write_report
 
 from hf_vqgen import VQVAEModel, load_image_dataset
-from hf_vqgen.evaluation import evaluate_tokenizer, score_images
+from hf_vqgen.evaluation import evaluate_tokenizer, head_agreement, score_images
 from hf_vqgen.evaluation.features import load_feature_extractor, load_split_images
 
 
@@ -77,32 +77,41 @@ def downsampled(images: torch.Tensor, factor: int) -> torch.Tensor:
     return F.interpolate(small, size=size, mode="bilinear", align_corners=False).clamp(-1, 1)
 
 
-def candidate_sets(train: torch.Tensor, test: torch.Tensor, tokenizer=None) -> dict[str, torch.Tensor]:
+def candidate_sets(
+    train: torch.Tensor, test: torch.Tensor, tokenizer=None
+) -> tuple[dict[str, torch.Tensor], set[str]]:
+    """The image sets to score, and the names of those made image by image from `train` (each keeps its image's
+    classes)."""
     generator = torch.Generator().manual_seed(0)
 
     def noisy(sigma: float) -> torch.Tensor:
         return (train + sigma * torch.randn(train.shape, generator=generator)).clamp(-1, 1)
 
-    sets = {
-        "test split itself (sanity: 0)": test,
-        "train split (the floor)": train,
-        f"train split, {min(1000, len(train) // 2):,} of them only": train[: min(1000, len(train) // 2)],
+    floor = "train split (the floor)"
+    per_image = {
+        floor: train,
         "train, Gaussian blur sigma=0.5 px": gaussian_blur(train, 0.5),
         "train, Gaussian blur sigma=1 px": gaussian_blur(train, 1.0),
         "train, Gaussian noise sigma=0.1": noisy(0.1),
         "train, Gaussian noise sigma=0.3": noisy(0.3),
         "train, downsampled 2x and back": downsampled(train, 2),
         "train, downsampled 4x and back": downsampled(train, 4),
+    }
+    sets = {
+        "test split itself (sanity: 0)": test,
+        floor: train,
+        f"train split, {min(1000, len(train) // 2):,} of them only": train[: min(1000, len(train) // 2)],
+        **per_image,  # the floor keeps its place
         "train, chimeras (top / bottom halves of two images)": chimeras(train, generator),
     }
     if min(train.shape[-2:]) >= 32:  # 16-px patches need room to move
         sets["train, 16-px patches shuffled"] = patch_shuffle(train, 16, generator)
     if tokenizer is not None:
         with torch.no_grad():
-            sets["train, the tokenizer's reconstructions"] = evaluate_tokenizer(
-                tokenizer, train.split(256), keep_reconstructions=True
-            )[0]
-    return sets
+            per_image["train, the tokenizer's reconstructions"] = sets["train, the tokenizer's reconstructions"] = (
+                evaluate_tokenizer(tokenizer, train.split(256), keep_reconstructions=True)[0]
+            )
+    return sets, set(per_image)
 
 
 def classes_cycled(labels: torch.Tensor, num_images: int, seed: int = 0) -> torch.Tensor:
@@ -130,7 +139,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--class_mix", default="split", choices=("split", "even"),
         help="Train images in the split's own class proportions, or with the classes cycled evenly.",
     )  # fmt: skip
-    parser.add_argument("--label_columns", nargs="+", default=["label"], help="Classes to cycle (--class_mix even).")
+    parser.add_argument(
+        "--label_columns", nargs="+", default=None,
+        help="Class columns (combined as a prior's class token) to cycle with --class_mix even (default: label) and "
+        "to read the feature network's class agreement for, on the rows that keep each train image's class.",
+    )  # fmt: skip
     parser.add_argument("--results_dir", type=Path, default=RESULTS)
     parser.add_argument("--output_name", default=None, help="Results file stem (default metric_calibration).")
     args = parser.parse_args(argv)
@@ -145,7 +158,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.resolution is None or args.num_channels is None or args.dataset_name is None:
         parser.error("no trained tokenizer at --tokenizer: pass --dataset_name, --resolution and --num_channels")
     args.feature_extractor = args.feature_extractor or str(ASSETS / f"{args.dataset_name}_classifier")
+    if args.class_mix == "even" and not args.label_columns:
+        args.label_columns = ["label"]
     return args
+
+
+def class_sizes(dataset_name: str, columns: list[str]) -> dict[str, int]:
+    return {
+        column: load_image_dataset(dataset_name, label_column=column).features["label"].num_classes
+        for column in columns
+    }
 
 
 def main() -> None:
@@ -153,16 +175,27 @@ def main() -> None:
     extractor = load_feature_extractor(args.feature_extractor)
     size = (args.resolution, args.num_channels, args.num_images)
     train = load_split_images(args.dataset_name, "train", *size[:2])
+    rows_kept = torch.arange(len(train))
     if args.class_mix == "even":
         labels = load_image_dataset(args.dataset_name, split="train", label_column=args.label_columns)["label"]
-        train = train[classes_cycled(torch.tensor(labels), args.num_images)]
+        rows_kept = classes_cycled(torch.tensor(labels), args.num_images)
     elif len(train) > args.num_images:  # a seeded random subset: a split's first rows may be one style or class
-        train = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: args.num_images]]
+        rows_kept = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: args.num_images]
+    train = train[rows_kept]
+    labels, sizes = None, None
+    if args.label_columns:  # the classes each train image has: how often the classifier names them (a ceiling)
+        labels = load_image_dataset(args.dataset_name, split="train", label_column=args.label_columns)["label"]
+        labels, sizes = torch.tensor(labels)[rows_kept], class_sizes(args.dataset_name, args.label_columns)
     test = load_split_images(args.dataset_name, "test", *size[:2])
     rows, start = {}, time.monotonic()
     tokenizer = VQVAEModel.from_pretrained(args.tokenizer).eval() if args.tokenizer else None
-    for name, images in candidate_sets(train, test, tokenizer).items():
+    sets, per_image = candidate_sets(train, test, tokenizer)
+    for name, images in sets.items():
         rows[name] = score_images(images, extractor, args.dataset_name, "test", max_reference=args.num_images)
+        if labels is not None and name in per_image:
+            agreement = head_agreement(extractor, images, sizes, labels)
+            if agreement:
+                rows[name]["conditioning"] = agreement
     report = {
         "benchmark": "metric_calibration",
         "machine": machine(),

@@ -227,17 +227,22 @@ def append_row(path: str | os.PathLike, row: dict, header: dict, scored: str, co
 
 
 def calibration_table(rows: dict[str, dict]) -> str:
-    """benchmarks/calibrate_metrics.py's rows (image set -> metrics) as a markdown table."""
+    """benchmarks/calibrate_metrics.py's rows (image set -> metrics) as a markdown table; with class agreement
+    columns when rows have them (how often the feature network names each image's own classes: the ceiling of a
+    prior's conditioning figures)."""
     columns = ("fid", "kid", "precision", "recall", "classifier_score", "recognisability")
     num_reference = next(iter(rows.values())).get("num_reference")  # the reference split's size, as scored
     reference = ""
     if num_reference:
         reference = f"{num_reference // 1000}k " if num_reference % 1000 == 0 else f"{num_reference:,}-image "
+    agreement = next((row["conditioning"] for row in rows.values() if row.get("conditioning")), {})
+    agreement_keys = sorted(agreement, key=lambda key: (key == "accuracy", key))  # per column, then all columns
+    agreement_names = [key.removeprefix("accuracy_") if key != "accuracy" else "all classes" for key in agreement_keys]
     lines = [
         f"| image set (vs the {reference}test split) | n | FID | KID | precision | recall | classifier score "
-        "| recognisability |"
+        "| recognisability |" + "".join(f" agreement: {name} |" for name in agreement_names)
     ]
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|" + "---|" * len(agreement_keys))
     for name, metrics in rows.items():
         # FID and KID of identical sets come out as -0.00 or so from float error: shown as 0
         cells = [
@@ -245,5 +250,7 @@ def calibration_table(rows: dict[str, dict]) -> str:
             for c in columns
         ]
         cells = [cell.replace("-0.00", "0.00") if set(cell) <= set("-0.") else cell for cell in cells]
+        conditioning = metrics.get("conditioning") or {}
+        cells += [f"{conditioning[key]:.1%}" if key in conditioning else "–" for key in agreement_keys]
         lines.append(f"| {name} | {metrics['num_samples']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

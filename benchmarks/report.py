@@ -491,10 +491,20 @@ def plot_fid_vs_speed(rows: list[dict], path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
+CALIBRATIONS = (  # the emoji gauges first, the split's own class mix before classes cycled
+    "metric_calibration_shape",
+    "metric_calibration_shape_even",
+    "metric_calibration_global_2k",
+    "metric_calibration_global_even",
+    "metric_calibration",
+)
+
+
 def calibration_section(report: dict, name: str = "metric_calibration") -> list[str]:
     settings = report["settings"]
+    mix = ", train images with classes cycled evenly" if settings.get("class_mix") == "even" else ""
     return [
-        f"## Metric calibration ({settings['dataset_name']}, features of `{report['feature_extractor']}`)",
+        f"## Metric calibration ({settings['dataset_name']}, features of `{report['feature_extractor']}`{mix})",
         "",
         calibration_table(report["rows"]),
         "",
@@ -686,7 +696,7 @@ def build(results: Path) -> list[str]:
     report = load(results, "scaling_curve")
     if report is not None:
         sections += scaling_section(report, results / "scaling_curve.png") + [""]
-    for name in ("metric_calibration_shape", "metric_calibration_global_2k", "metric_calibration"):
+    for name in CALIBRATIONS:
         calibration = load(results, name)
         if calibration is not None:
             sections += calibration_section(calibration, name) + [""]

@@ -171,6 +171,18 @@ def test_calibration_images_with_classes_cycled_take_each_class_in_turn(monkeypa
     assert torch.equal(picked, classes_cycled(labels, 9))  # seeded
 
 
+def test_a_calibration_table_shows_class_agreement_where_rows_have_it(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from common import calibration_table
+
+    metrics = {"num_samples": 4, "fid": 1.0, "kid": 0.01, "precision": 0.5, "recall": 0.5, "recognisability": 0.2}
+    rows = {"chimeras": metrics, "train": {**metrics, "conditioning": {"accuracy": 0.5, "accuracy_label": 0.75}}}
+    header, _, chimeras, train = calibration_table(rows).splitlines()
+    assert header.endswith("| agreement: label | agreement: all classes |")
+    assert chimeras.endswith("| – | – |") and train.endswith("| 75.0% | 50.0% |")
+    assert "agreement" not in calibration_table({"chimeras": metrics})  # no such columns without the figures
+
+
 def test_a_card_quotes_the_sweep_row_of_its_shipped_sampling_only(tmp_path):
     """ship_pretrained's card figures: the row that scored the run at the shipped sampling resolved (the library's
     defaults filled in), never a row with the reference class mix or another scheduler."""
