@@ -171,6 +171,19 @@ def test_calibration_images_with_classes_cycled_take_each_class_in_turn(monkeypa
     assert torch.equal(picked, classes_cycled(labels, 9))  # seeded
 
 
+def test_recognisability_by_category_splits_combined_labels_as_they_were_combined(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import torch
+    from recognisability_by_category import by_column
+
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])  # category * 3 + style, two categories, three styles
+    top1 = torch.tensor([0.1, 0.2, 0.3, 0.5, 0.6, 0.7])
+    means = by_column(top1, labels, {"label": 2, "style": 3, "extra": 1})
+    assert means["label"] == pytest.approx([0.2, 0.6]) and means["style"] == pytest.approx([0.3, 0.4, 0.5])
+    assert list(means) == ["label", "style", "extra"]
+    assert by_column(top1[:1], labels[:1], {"label": 2})["label"][1] is None  # a class no image has
+
+
 def test_a_calibration_table_shows_class_agreement_where_rows_have_it(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     from common import calibration_table
