@@ -254,3 +254,14 @@ def calibration_table(rows: dict[str, dict]) -> str:
         cells += [f"{conditioning[key]:.1%}" if key in conditioning else "–" for key in agreement_keys]
         lines.append(f"| {name} | {metrics['num_samples']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def recognisability_table(report: dict, column: str) -> str:
+    """benchmarks/recognisability_by_category.py's means for one label column (a row per class, a column per image
+    set) as a markdown table."""
+    sets = report["rows"]
+    lines = [f"| {column} | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
+    for index, name in enumerate(report["class_names"][column]):
+        cells = ["–" if means[column][index] is None else f"{means[column][index]:.3f}" for means in sets.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 from calibrate_metrics import class_sizes, classes_cycled
-from common import RESULTS, ROOT, machine, training_record, write_report
+from common import RESULTS, ROOT, machine, recognisability_table, training_record, write_report
 
 from hf_vqgen import load_image_dataset, load_pipeline
 from hf_vqgen.evaluation import evaluate_tokenizer, sample_images
@@ -109,11 +109,7 @@ def main() -> None:
     }
     write_report(args.output, report, echo=False)
     for column in args.label_columns:
-        print(f"\n| {column} | " + " | ".join(sets) + " |")
-        print("|---|" + "---|" * len(sets))
-        for index, name in enumerate(names[column]):
-            cells = ["–" if means[column][index] is None else f"{means[column][index]:.3f}" for means in sets.values()]
-            print(f"| {name} | " + " | ".join(cells) + " |")
+        print("\n" + recognisability_table(report, column))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from common import RESULTS, calibration_table
+from common import RESULTS, calibration_table, recognisability_table
 
 
 NOTES = "NOTES.md"  # the measurement log: prose that no JSON can generate
@@ -491,6 +491,20 @@ def plot_fid_vs_speed(rows: list[dict], path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
+def recognisability_section(report: dict) -> list[str]:
+    """benchmarks/recognisability_by_category.py: which rows of a sample grid can be named, against their ceiling."""
+    settings = report["settings"]
+    lines = [
+        f"## Recognisability by category ({settings['num_samples']:,} images per set, classes cycled)",
+        "",
+        f"Mean top-1 identity probability of `{report['feature_extractor']}`; samples at each pipeline's saved "
+        "sampling defaults, reconstructions by each pipeline's own tokenizer.",
+    ]
+    for column in settings["label_columns"]:
+        lines += ["", recognisability_table(report, column)]
+    return lines + ["", source("recognisability_by_category", report)]
+
+
 CALIBRATIONS = (  # the emoji gauges first, the split's own class mix before classes cycled
     "metric_calibration_shape",
     "metric_calibration_shape_even",
@@ -696,6 +710,9 @@ def build(results: Path) -> list[str]:
     report = load(results, "scaling_curve")
     if report is not None:
         sections += scaling_section(report, results / "scaling_curve.png") + [""]
+    report = load(results, "recognisability_by_category")
+    if report is not None:
+        sections += recognisability_section(report) + [""]
     for name in CALIBRATIONS:
         calibration = load(results, name)
         if calibration is not None:
