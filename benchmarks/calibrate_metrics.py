@@ -29,7 +29,17 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from common import RESULTS, RUNS, calibration_table, dataset_arguments, machine, portable_path, write_report
+from common import (
+    RESULTS,
+    RUNS,
+    calibration_table,
+    class_sizes,
+    classes_cycled,
+    dataset_arguments,
+    machine,
+    portable_path,
+    write_report,
+)
 
 from hf_vqgen import VQVAEModel, load_image_dataset
 from hf_vqgen.evaluation import evaluate_tokenizer, head_agreement, score_images
@@ -114,17 +124,6 @@ def candidate_sets(
     return sets, set(per_image)
 
 
-def classes_cycled(labels: torch.Tensor, num_images: int, seed: int = 0) -> torch.Tensor:
-    """Indices of `num_images` rows whose labels cycle through the classes present (0, 1, ..., 0, 1, ...), each
-    class's rows in a seeded random order; a class with fewer rows than its share repeats them."""
-    generator = torch.Generator().manual_seed(seed)
-    classes = labels.unique()
-    rows = [torch.nonzero(labels == value).flatten() for value in classes]
-    rows = [members[torch.randperm(len(members), generator=generator)] for members in rows]
-    picks = [rows[i % len(classes)][(i // len(classes)) % len(rows[i % len(classes)])] for i in range(num_images)]
-    return torch.stack(picks)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset_name", default=None, help="Default: the one --tokenizer was trained on.")
@@ -161,13 +160,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.class_mix == "even" and not args.label_columns:
         args.label_columns = ["label"]
     return args
-
-
-def class_sizes(dataset_name: str, columns: list[str]) -> dict[str, int]:
-    return {
-        column: load_image_dataset(dataset_name, label_column=column).features["label"].num_classes
-        for column in columns
-    }
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from hf_vqgen import load_image_dataset
 from hf_vqgen.training.arguments import recipe_flags
 from hf_vqgen.utils import command_line, peak_rss_mib, portable_path, reset_peak_rss, rss_mib  # noqa: F401 (scripts import them from here)
 
@@ -265,3 +266,21 @@ def recognisability_table(report: dict, column: str) -> str:
         cells = ["–" if means[column][index] is None else f"{means[column][index]:.3f}" for means in sets.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def classes_cycled(labels: torch.Tensor, num_images: int, seed: int = 0) -> torch.Tensor:
+    """Indices of `num_images` rows whose labels cycle through the classes present (0, 1, ..., 0, 1, ...), each
+    class's rows in a seeded random order; a class with fewer rows than its share repeats them."""
+    generator = torch.Generator().manual_seed(seed)
+    classes = labels.unique()
+    rows = [torch.nonzero(labels == value).flatten() for value in classes]
+    rows = [members[torch.randperm(len(members), generator=generator)] for members in rows]
+    picks = [rows[i % len(classes)][(i // len(classes)) % len(rows[i % len(classes)])] for i in range(num_images)]
+    return torch.stack(picks)
+
+
+def class_sizes(dataset_name: str, columns: list[str]) -> dict[str, int]:
+    return {
+        column: load_image_dataset(dataset_name, label_column=column).features["label"].num_classes
+        for column in columns
+    }

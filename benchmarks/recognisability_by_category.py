@@ -16,8 +16,16 @@ import argparse
 from pathlib import Path
 
 import torch
-from calibrate_metrics import class_sizes, classes_cycled
-from common import RESULTS, ROOT, machine, recognisability_table, training_record, write_report
+from common import (
+    RESULTS,
+    ROOT,
+    class_sizes,
+    classes_cycled,
+    machine,
+    recognisability_table,
+    training_record,
+    write_report,
+)
 
 from hf_vqgen import load_image_dataset, load_pipeline
 from hf_vqgen.evaluation import evaluate_tokenizer, sample_images

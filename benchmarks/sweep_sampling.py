@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, ROOT, append_row, training_record
+from common import RESULTS, ROOT, append_row, class_sizes, training_record
 
 from hf_vqgen import load_image_dataset, load_pipeline
 from hf_vqgen.evaluation import head_agreement, sample_images, score_images
@@ -103,10 +103,7 @@ def main() -> None:
     columns = training_record(args.pipeline).get("hyperparameters", {}).get("label_columns") or ["label"]
     sizes = None
     if pipeline.layout.num_classes:
-        sizes = {
-            column: load_image_dataset(args.dataset_name, label_column=column).features["label"].num_classes
-            for column in columns
-        }
+        sizes = class_sizes(args.dataset_name, columns)
     labels = None
     if args.class_mix == "reference":
         if not pipeline.layout.num_classes:

@@ -162,7 +162,7 @@ def test_calibration_images_with_classes_cycled_take_each_class_in_turn(monkeypa
     before its class runs out."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import torch
-    from calibrate_metrics import classes_cycled
+    from common import classes_cycled
 
     labels = torch.tensor([2, 0, 0, 0, 5, 2, 2, 2])
     picked = classes_cycled(labels, 9)
