@@ -34,6 +34,8 @@ def test_cards_render_valid_metadata_metrics_and_a_runnable_snippet(kind):
     assert 'from_pretrained("user/model")' in text and "![samples](samples.png)" in text
     assert "examples/train_prior.py --dataset_name fashion_mnist --learning_rate 0.001 --seed 0 --use_ema" in text
     assert "output_dir" not in text  # where files went is not a hyperparameter
+    limited = str(render_model_card(context | {"limitations": "Faces only as a kind."}, "samples.png"))
+    assert limited.rstrip().endswith("Faces only as a kind.")  # every kind's card says what it cannot do
 
 
 def test_update_card_adds_metrics_and_keeps_the_earlier_ones(tmp_path):
