@@ -167,17 +167,19 @@ def main() -> None:
     extractor = load_feature_extractor(args.feature_extractor)
     size = (args.resolution, args.num_channels, args.num_images)
     train = load_split_images(args.dataset_name, "train", *size[:2])
+    all_labels = None  # every train image's classes (label columns combined), read once
+    if args.label_columns:
+        all_labels = load_image_dataset(args.dataset_name, split="train", label_column=args.label_columns)["label"]
+        all_labels = torch.tensor(all_labels)
     rows_kept = torch.arange(len(train))
     if args.class_mix == "even":
-        labels = load_image_dataset(args.dataset_name, split="train", label_column=args.label_columns)["label"]
-        rows_kept = classes_cycled(torch.tensor(labels), args.num_images)
+        rows_kept = classes_cycled(all_labels, args.num_images)
     elif len(train) > args.num_images:  # a seeded random subset: a split's first rows may be one style or class
         rows_kept = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: args.num_images]
     train = train[rows_kept]
     labels, sizes = None, None
-    if args.label_columns:  # the classes each train image has: how often the classifier names them (a ceiling)
-        labels = load_image_dataset(args.dataset_name, split="train", label_column=args.label_columns)["label"]
-        labels, sizes = torch.tensor(labels)[rows_kept], class_sizes(args.dataset_name, args.label_columns)
+    if all_labels is not None:  # the classes each train image has: how often the classifier names them (a ceiling)
+        labels, sizes = all_labels[rows_kept], class_sizes(args.dataset_name, args.label_columns)
     test = load_split_images(args.dataset_name, "test", *size[:2])
     rows, start = {}, time.monotonic()
     tokenizer = VQVAEModel.from_pretrained(args.tokenizer).eval() if args.tokenizer else None
