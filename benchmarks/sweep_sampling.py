@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, ROOT, append_row, class_sizes, training_record
+from common import RESULTS, ROOT, append_row, class_sizes, split_scheduler_setting, training_record
 
 from hf_vqgen import load_image_dataset, load_pipeline
 from hf_vqgen.evaluation import head_agreement, sample_images, score_images
@@ -84,14 +84,6 @@ def reference_class_mix(dataset_name: str, columns: list[str], num_samples: int,
     return labels.repeat(repeats)[order][:num_samples].tolist()
 
 
-def split_scheduler_setting(pipeline, setting: dict) -> tuple[dict, dict]:
-    """(call arguments, scheduler config overrides) of `setting`: a name is the scheduler's when its config has it."""
-    scheduler = getattr(pipeline, "scheduler", None)
-    names = set(scheduler.config) if scheduler is not None else set()
-    overrides = {key: value for key, value in setting.items() if key in names}
-    return {key: value for key, value in setting.items() if key not in overrides}, overrides
-
-
 def main() -> None:
     args = parse_args()
     pipeline = load_pipeline(args.pipeline)
@@ -110,7 +102,7 @@ def main() -> None:
             raise SystemExit(f"--class_mix reference: {args.pipeline} is not class-conditional.")
         labels = reference_class_mix(args.dataset_name, columns, args.num_samples, args.seed)
     for setting in args.settings:
-        call, overrides = split_scheduler_setting(pipeline, setting)
+        call, overrides = split_scheduler_setting(saved_scheduler, setting)
         if saved_scheduler is not None:  # every setting starts from the saved scheduler
             pipeline.scheduler = type(saved_scheduler).from_config(saved_scheduler.config, **overrides)
         start = time.monotonic()

@@ -130,7 +130,7 @@ def render_model_card(context: dict, sample_image: str | None = None) -> ModelCa
         labels_kwarg="class_labels=[0, 1, 2, 3], " if num_classes >= 4 else "",
         data_licences=data_licences(dataset),
         training_summary=_training_summary(context.get("training")),
-        sampling_defaults=_sampling_defaults(context.get("sampling_defaults")),
+        sampling_defaults=_sampling_defaults(context.get("sampling_defaults"), context.get("scheduler_settings")),
         limitations=context.get("limitations", ""),
         **facts,
     )
@@ -148,15 +148,23 @@ def _training_summary(training: dict | None) -> str:
     return f"Trained for {minutes:.0f} minutes in {count} ({' + '.join(parts)}; {steps} optimiser steps in all).\n\n"
 
 
-def _sampling_defaults(defaults: dict | None) -> str:
-    """The card's note on the sampling settings saved with the pipeline (what a bare call uses)."""
-    if not defaults:
-        return ""
-    settings = ", ".join(f"`{name}={value}`" for name, value in defaults.items())
-    return (
-        f"A call that does not name them samples with the defaults saved with this pipeline: {settings} "
-        "(`pipeline.sampling_defaults`; chosen by `benchmarks/sweep_sampling.py`).\n\n"
-    )
+def _sampling_defaults(defaults: dict | None, scheduler_settings: dict | None = None) -> str:
+    """The card's note on the sampling settings saved with the pipeline (what a bare call uses), and on the saved
+    scheduler's settings chosen with them (e.g. diffusion's `choice_temperature`)."""
+    note = ""
+    if defaults:
+        settings = ", ".join(f"`{name}={value}`" for name, value in defaults.items())
+        note = (
+            f"A call that does not name them samples with the defaults saved with this pipeline: {settings} "
+            "(`pipeline.sampling_defaults`; chosen by `benchmarks/sweep_sampling.py`).\n\n"
+        )
+    if scheduler_settings:
+        settings = ", ".join(f"`{name}={value}`" for name, value in scheduler_settings.items())
+        note += (
+            f"Its scheduler is saved with {settings} (`pipeline.scheduler.config`; chosen by the same sweep): every "
+            "call samples with it.\n\n"
+        )
+    return note
 
 
 def data_licences(dataset: str) -> str:

@@ -147,14 +147,14 @@ def test_two_runs_appending_to_one_results_file_keep_each_others_rows(tmp_path):
 def test_a_sweep_setting_names_call_arguments_or_scheduler_config(monkeypatch):
     """`choice_temperature=2` rebuilds the diffusion scheduler; `temperature=0.9` goes to the pipeline's call."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    from sweep_sampling import split_scheduler_setting
+    from common import split_scheduler_setting
 
     from tests.pipelines.test_pipeline_discrete_diffusion import tiny_pipeline
 
     setting = {"temperature": 0.9, "num_inference_steps": 4, "choice_temperature": 2.0}
-    call, overrides = split_scheduler_setting(tiny_pipeline(), setting)
+    call, overrides = split_scheduler_setting(tiny_pipeline().scheduler, setting)
     assert call == {"temperature": 0.9, "num_inference_steps": 4} and overrides == {"choice_temperature": 2.0}
-    assert split_scheduler_setting(object(), setting) == (setting, {})  # no scheduler: all for the call
+    assert split_scheduler_setting(None, setting) == (setting, {})  # no scheduler: all for the call
 
 
 def test_calibration_images_with_classes_cycled_take_each_class_in_turn(monkeypatch):
@@ -226,3 +226,24 @@ def test_a_card_quotes_the_sweep_row_of_its_shipped_sampling_only(tmp_path):
     assert quoted({"guidance_scale": 1}) == [1.0]  # named explicitly: the same sampling
     assert quoted({"guidance_scale": 2}) == [4.0]
     assert quoted({"temperature": 0.5}) == []
+    with_scheduler = sweep_metrics(args, str(run), "diffusion", {}, scheduler)  # shipped in the scheduler's config
+    assert [figures["global_fid"] for figures in with_scheduler.values()] == [3.0]
+
+
+def test_a_shipped_pipeline_keeps_a_sampling_default_of_its_scheduler_in_the_scheduler(tmp_path):
+    """`--diffusion_sampling_defaults choice_temperature=8 guidance_scale=2`: the call default is saved as one, the
+    scheduler's name in the saved scheduler config, as sweep_sampling.py applied it when it scored the setting."""
+    import torch
+
+    from benchmarks.common import split_scheduler_setting
+    from tests.pipelines.test_pipeline_discrete_diffusion import tiny_pipeline
+    from tools.ship_pretrained import run_scheduler, save_pipeline
+
+    tiny_pipeline().save_pretrained(tmp_path / "run")
+    call, overrides = split_scheduler_setting(
+        run_scheduler(tmp_path / "run"), {"guidance_scale": 2.0, "choice_temperature": 8.0}
+    )
+    assert call == {"guidance_scale": 2.0} and overrides == {"choice_temperature": 8.0}
+    assert run_scheduler(tmp_path / "no-scheduler") is None  # an AR run: every name is the call's
+    shipped = save_pipeline(tmp_path / "run", torch.float32, call, overrides)(tmp_path / "shipped")
+    assert shipped.scheduler.config.choice_temperature == 8.0 and shipped.sampling_defaults["guidance_scale"] == 2.0

@@ -36,6 +36,11 @@ def test_cards_render_valid_metadata_metrics_and_a_runnable_snippet(kind):
     assert "output_dir" not in text  # where files went is not a hyperparameter
     limited = str(render_model_card(context | {"limitations": "Faces only as a kind."}, "samples.png"))
     assert limited.rstrip().endswith("Faces only as a kind.")  # every kind's card says what it cannot do
+    if kind == "diffusion":  # saved sampling: the call's defaults and the scheduler's settings chosen with them
+        saved = {"sampling_defaults": {"guidance_scale": 2}, "scheduler_settings": {"choice_temperature": 8}}
+        text = str(render_model_card(context | saved, "samples.png"))
+        assert "saved with this pipeline: `guidance_scale=2`" in text
+        assert "scheduler is saved with `choice_temperature=8`" in text
 
 
 def test_update_card_adds_metrics_and_keeps_the_earlier_ones(tmp_path):

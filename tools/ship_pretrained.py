@@ -15,8 +15,10 @@ A release tool, not a benchmark: it measures nothing itself (it copies what the 
 benchmarks' run folders and results through `benchmarks/common.py`, hence `-m` from the repository root.
 
 `--ar_sampling_defaults` / `--diffusion_sampling_defaults` are saved in the shipped pipeline (as
-examples/set_sampling_defaults.py does) and its samples drawn with them; rows of `sampling_sweep.json`
-(benchmarks/sweep_sampling.py) that scored the run at exactly those settings become card metrics. The card keeps the
+examples/set_sampling_defaults.py does) and its samples drawn with them; a name its scheduler's config has (diffusion's
+`choice_temperature`) is saved in the shipped scheduler instead, as sweep_sampling.py applies it. Rows of
+`sampling_sweep.json` (benchmarks/sweep_sampling.py) that scored the run at exactly those settings become card
+metrics. The card keeps the
 earlier card's limitations line unless `--limitations` replaces it.
 
 Card metrics are merged: on a rerun the figures this script copies are replaced, and figures added since (e.g. by
@@ -37,8 +39,18 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import RESULTS, ROOT, RUNS, portable, read_json, relative, run_script, training_record
-from hf_vqgen import DiscreteDiffusionPipeline, VQGenPipeline, VQVAEModel, load_pipeline
+from benchmarks.common import (
+    RESULTS,
+    ROOT,
+    RUNS,
+    portable,
+    read_json,
+    relative,
+    run_script,
+    split_scheduler_setting,
+    training_record,
+)
+from hf_vqgen import DiscreteDiffusionPipeline, DiscreteDiffusionScheduler, VQGenPipeline, VQVAEModel, load_pipeline
 from hf_vqgen.data.registry import DATASETS
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
 from hf_vqgen.pipelines.token_pipeline import SAMPLING_DEFAULTS_KEY
@@ -155,17 +167,18 @@ def benchmark_metrics(args) -> dict:
                 label = evaluator(relative(path), "samples", settings, sampling_label(settings, steps))
                 metrics[kind][label] = card_metrics(result["metrics"])
     for kind in ("ar", "diffusion"):
-        metrics[kind] |= sweep_metrics(args, runs[kind], kind, getattr(args, f"{kind}_sampling_defaults"))
+        call, scheduler = getattr(args, f"{kind}_sampling_defaults"), getattr(args, f"{kind}_scheduler_settings", {})
+        metrics[kind] |= sweep_metrics(args, runs[kind], kind, call, scheduler)
     for kind, found in metrics.items():
         if not found:
             print(f"No benchmark result scored {runs[kind]}: its card lists the training script's figures only.")
     return metrics
 
 
-def sweep_metrics(args, run: str, kind: str, defaults: dict) -> dict:
+def sweep_metrics(args, run: str, kind: str, defaults: dict, scheduler: dict | None = None) -> dict:
     """{evaluator: metrics} of the sampling_sweep.json rows that scored `run` at exactly its shipped sampling (the
-    library's defaults for `kind` updated by `defaults`, compared resolved, with the saved scheduler and classes
-    cycled evenly): each feature space's figures (prefixed by the space: `shape_fid`, `global_fid`, ...) and the
+    library's defaults for `kind` updated by `defaults`, compared resolved, with the run's scheduler updated by
+    `scheduler`, and classes cycled evenly): each feature space's figures (prefixed by the space: `shape_fid`, `global_fid`, ...) and the
     conditioning agreement of the dataset's plain classifier (`category_accuracy`, `category_style_accuracy`)."""
     path = args.results_dir / "sampling_sweep.json"
     rows = read_json(path)["rows"] if path.is_file() else []
@@ -173,7 +186,7 @@ def sweep_metrics(args, run: str, kind: str, defaults: dict) -> dict:
     dataset, found = record.get("dataset"), {}
     shipped = PIPELINE_CLASSES[kind].builtin_sampling_defaults | defaults
     for row in rows:
-        as_shipped = row.get("resolved") == shipped and not row.get("scheduler")  # sweep_sampling resolves every row
+        as_shipped = row.get("resolved") == shipped and row.get("scheduler", {}) == (scheduler or {})
         if row.get("scored") != run or row.get("class_mix", "even") != "even" or not as_shipped:
             continue
         spaces = {name: name.removeprefix(f"{dataset}_").removesuffix("classifier").strip("_") or "global"
@@ -225,9 +238,18 @@ def card_context(record: dict, facts: dict, kept: dict, metrics: dict) -> dict:
     return context
 
 
-def ship(source: Path, target: Path, dtype: torch.dtype, metrics: dict, save, sample_args: list | None, args) -> None:
+def ship(
+    source: Path,
+    target: Path,
+    dtype: torch.dtype,
+    metrics: dict,
+    save,
+    sample_args: list | None,
+    args,
+    scheduler_settings: dict | None = None,
+) -> None:
     """Save the run `source` into `target` with `save(target)`, draw its samples, and write its card (the earlier
-    card's limitations line kept unless `args.limitations`)."""
+    card's limitations line kept unless `args.limitations`; `scheduler_settings`: the saved scheduler's overrides)."""
     record = training_record(source)
     if not record:
         raise SystemExit(
@@ -263,6 +285,8 @@ def ship(source: Path, target: Path, dtype: torch.dtype, metrics: dict, save, sa
     if getattr(prior_config, SAMPLING_DEFAULTS_KEY, None):  # set by --ar/diffusion_sampling_defaults
         context["sampling_defaults"] = model.sampling_defaults
         context["sampling_defaults_source"] = relative(args.results_dir / "sampling_sweep.json")
+    if scheduler_settings:
+        context["scheduler_settings"] = {name: model.scheduler.config[name] for name in scheduler_settings}
     limitations = args.limitations if args.limitations is not None else earlier_card.get("limitations")
     if limitations:
         context["limitations"] = limitations
@@ -277,12 +301,21 @@ def save_tokenizer(source: Path, dtype: torch.dtype):
     return save
 
 
-def save_pipeline(source: Path, dtype: torch.dtype, sampling_defaults: dict):
+def run_scheduler(run: Path) -> DiscreteDiffusionScheduler | None:
+    """The scheduler saved with the pipeline run `run` (None for an AR run, which has none)."""
+    folder = run / "scheduler"
+    return DiscreteDiffusionScheduler.from_pretrained(folder) if folder.is_dir() else None
+
+
+def save_pipeline(source: Path, dtype: torch.dtype, sampling_defaults: dict, scheduler_settings: dict | None = None):
     def save(target: Path):
         pipeline = load_pipeline(source)
         for component in pipeline.components.values():
             if isinstance(component, torch.nn.Module):
                 component.to(dtype)
+        if scheduler_settings:  # rebuilt from the saved config, as sweep_sampling.py scores it
+            scheduler = pipeline.scheduler
+            pipeline.register_modules(scheduler=type(scheduler).from_config(scheduler.config, **scheduler_settings))
         if sampling_defaults:
             pipeline.set_sampling_defaults(**sampling_defaults)  # checked as a call checks them
         pipeline.save_pretrained(target)
@@ -294,8 +327,13 @@ def save_pipeline(source: Path, dtype: torch.dtype, sampling_defaults: dict):
 def main() -> None:
     args = parse_args()
     dtype = DTYPES[args.dtype]
-    metrics = benchmark_metrics(args) if dtype == torch.float32 else {"tokenizer": {}, "ar": {}, "diffusion": {}}
     runs = args.runs_dir
+    for kind in ("ar", "diffusion"):  # a name of the run's scheduler config is saved in the scheduler
+        scheduler = run_scheduler(runs / getattr(args, f"{kind}_run"))
+        call, overrides = split_scheduler_setting(scheduler, getattr(args, f"{kind}_sampling_defaults"))
+        setattr(args, f"{kind}_sampling_defaults", call)
+        setattr(args, f"{kind}_scheduler_settings", overrides)
+    metrics = benchmark_metrics(args) if dtype == torch.float32 else {"tokenizer": {}, "ar": {}, "diffusion": {}}
     prefix = args.name_prefix or training_record(runs / args.tokenizer_run).get("dataset", "").replace("_", "-")
     if not prefix:
         raise SystemExit(
@@ -307,6 +345,7 @@ def main() -> None:
     # (how the weights are saved, the sample.py arguments of the shipped samples; none: a tokenizer); a pipeline
     # with saved sampling defaults is sampled with them
     ar, diffusion_defaults = args.ar_sampling_defaults, args.diffusion_sampling_defaults
+    diffusion_scheduler = args.diffusion_scheduler_settings
     kinds = {
         "tokenizer": (save_tokenizer(runs / args.tokenizer_run, dtype), None),
         "ar": (
@@ -314,14 +353,15 @@ def main() -> None:
             [] if ar else ["--guidance_scale", args.ar_guidance_scale],
         ),
         "diffusion": (
-            save_pipeline(runs / args.diffusion_run, dtype, diffusion_defaults),
+            save_pipeline(runs / args.diffusion_run, dtype, diffusion_defaults, diffusion_scheduler),
             [*([] if diffusion_defaults else diffusion), "--gif", *strips],
         ),
     }
     for kind in args.kinds:
         saver, sampling = kinds[kind]
         source = runs / getattr(args, f"{kind}_run")
-        ship(source, Path(f"{shipped}-{kind}"), dtype, metrics[kind], saver, sampling, args)
+        overrides = getattr(args, f"{kind}_scheduler_settings", None)
+        ship(source, Path(f"{shipped}-{kind}"), dtype, metrics[kind], saver, sampling, args, overrides)
     print(f"Shipped to {relative(args.output_dir)}")
 
 
