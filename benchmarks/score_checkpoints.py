@@ -11,7 +11,8 @@ quality-vs-training-minutes curve.
 `--base_pipeline` gives the tokenizer and the number of classes (the run must have used the same); the prior's kind
 and shape are the run's own (its `run_config.json`; `--n_layer/--n_head/--n_embd` for an AR run older than that file). A checkpoint's training minutes are its step times `--minutes_per_step` (the run's measured
 rate, from its log) unless the run has finished (then its eval_results.json's rate). Rows are appended to `--output`
-(default benchmarks/results/<dataset>/scaling_curve.json) after each checkpoint.
+(default benchmarks/results/<dataset>/scaling_curve.json) after each checkpoint. A run that continued an earlier one
+(`--init_from`, a new leg) is placed after it: its steps and minutes count from the earlier legs' totals.
 """
 
 from __future__ import annotations
@@ -76,6 +77,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def earlier_legs(run: Path) -> tuple[int, float]:
+    """(optimiser steps, training minutes) of the legs before `run`'s own: (0, 0) unless it continued a pipeline
+    (`--init_from`, recorded in its run_config.json), whose eval_results.json holds their totals."""
+    recorded = run / RUN_CONFIG_FILE
+    init_from = json.loads(recorded.read_text()).get("init_from") if recorded.is_file() else None
+    if not init_from:
+        return 0, 0.0
+    results = Path(init_from) if Path(init_from).is_absolute() else ROOT / init_from
+    if not (results / "eval_results.json").is_file():
+        raise SystemExit(f"{run} continued {init_from}, which has no eval_results.json: its earlier legs are unknown.")
+    record = json.loads((results / "eval_results.json").read_text())
+    legs = record.get("training_legs") or [record]
+    return sum(leg["train_steps"] for leg in legs), record.get("total_train_minutes", record["train_minutes"])
+
+
 def checkpoint_minutes(checkpoint: Path, step: int, args) -> float:
     if args.started_at is None:
         return step * args.minutes_per_step
@@ -128,6 +144,7 @@ def main() -> None:
     points = [(step, c) for step, c in points if not args.steps or step in args.steps]
     if args.final:
         points.append((None, args.run))
+    steps_before, minutes_before = earlier_legs(args.run)
     for step, checkpoint in points:
         if step is None:  # the exported pipeline: its own record says how long it trained
             pipeline = load_pipeline(args.run)
@@ -135,10 +152,11 @@ def main() -> None:
                 step, minutes = args.final_steps, args.final_minutes
             else:
                 record = json.loads((args.run / "eval_results.json").read_text())
-                step, minutes = record["train_steps"], record["train_minutes"]
+                step, minutes = record["train_steps"], record["train_minutes"]  # this leg's
+            step, minutes = step + steps_before, minutes + minutes_before
         else:
             pipeline = checkpoint_pipeline(base, kind, settings, checkpoint)
-            minutes = checkpoint_minutes(checkpoint, step, args)
+            step, minutes = step + steps_before, checkpoint_minutes(checkpoint, step, args) + minutes_before
         start = time.monotonic()
         images, _ = sample_images(
             pipeline, args.num_samples, args.batch_size, seed=0, guidance_scale=args.guidance_scale

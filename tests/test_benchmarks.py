@@ -247,3 +247,24 @@ def test_a_shipped_pipeline_keeps_a_sampling_default_of_its_scheduler_in_the_sch
     assert run_scheduler(tmp_path / "no-scheduler") is None  # an AR run: every name is the call's
     shipped = save_pipeline(tmp_path / "run", torch.float32, call, overrides)(tmp_path / "shipped")
     assert shipped.scheduler.config.choice_temperature == 8.0 and shipped.sampling_defaults["guidance_scale"] == 2.0
+
+
+def test_a_continued_run_is_scored_after_its_earlier_legs(monkeypatch, tmp_path):
+    """score_checkpoints places a leg's checkpoints at the steps and minutes trained in all, not from its own start."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from score_checkpoints import earlier_legs
+
+    first, second, third = (tmp_path / name for name in ("first", "second", "third"))
+    for run, init_from in ((first, None), (second, first), (third, second)):
+        run.mkdir()
+        (run / "run_config.json").write_text(json.dumps({"init_from": str(init_from) if init_from else None}))
+    (first / "eval_results.json").write_text(json.dumps({"train_steps": 100, "train_minutes": 10.0}))
+    legs = [{"train_steps": 100, "train_minutes": 10.0}, {"train_steps": 50, "train_minutes": 6.0}]
+    record = {"train_steps": 50, "train_minutes": 6.0, "training_legs": legs, "total_train_minutes": 16.0}
+    (second / "eval_results.json").write_text(json.dumps(record))
+    assert earlier_legs(first) == (0, 0.0)
+    assert earlier_legs(second) == (100, 10.0)
+    assert earlier_legs(third) == (150, 16.0)  # every earlier leg, not only the one it continued
+    (second / "eval_results.json").unlink()
+    with pytest.raises(SystemExit, match="earlier legs are unknown"):
+        earlier_legs(third)
