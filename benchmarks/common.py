@@ -284,11 +284,3 @@ def class_sizes(dataset_name: str, columns: list[str]) -> dict[str, int]:
         column: load_image_dataset(dataset_name, label_column=column).features["label"].num_classes
         for column in columns
     }
-
-
-def split_scheduler_setting(scheduler, setting: dict) -> tuple[dict, dict]:
-    """(call arguments, scheduler config overrides) of a sampling `setting`: a name is the scheduler's when its
-    config has it (e.g. diffusion's `choice_temperature`); without a scheduler (None) all are call arguments."""
-    names = set(scheduler.config) if scheduler is not None else set()
-    overrides = {key: value for key, value in setting.items() if key in names}
-    return {key: value for key, value in setting.items() if key not in overrides}, overrides

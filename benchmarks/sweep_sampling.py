@@ -24,11 +24,12 @@ import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, ROOT, append_row, class_sizes, split_scheduler_setting, training_record
+from common import RESULTS, ROOT, append_row, class_sizes, training_record
 
 from hf_vqgen import load_image_dataset, load_pipeline
 from hf_vqgen.evaluation import head_agreement, sample_images, score_images
 from hf_vqgen.evaluation.features import load_feature_extractor
+from hf_vqgen.pipelines.token_pipeline import split_scheduler_settings
 from hf_vqgen.utils import command_line, parse_settings, portable_path
 
 
@@ -102,7 +103,7 @@ def main() -> None:
             raise SystemExit(f"--class_mix reference: {args.pipeline} is not class-conditional.")
         labels = reference_class_mix(args.dataset_name, columns, args.num_samples, args.seed)
     for setting in args.settings:
-        call, overrides = split_scheduler_setting(saved_scheduler, setting)
+        call, overrides = split_scheduler_settings(saved_scheduler, setting)
         if saved_scheduler is not None:  # every setting starts from the saved scheduler
             pipeline.scheduler = type(saved_scheduler).from_config(saved_scheduler.config, **overrides)
         start = time.monotonic()

@@ -4,9 +4,11 @@
 
     python examples/set_sampling_defaults.py --pipeline pretrained/emoji-ar guidance_scale=1.5 temperature=0.9
     python examples/set_sampling_defaults.py --pipeline pretrained/emoji-diffusion num_inference_steps=16 \
-        --source "benchmarks/results/emoji/sampling_sweep.json"
+        choice_temperature=8 --source "benchmarks/results/emoji/sampling_sweep.json"
 
-The folder is rewritten in one atomic step (its other files kept); the settings are checked as a call checks them.
+A name of the scheduler's config (diffusion's `choice_temperature`) is saved in the scheduler, as diffusers sets one
+(`Scheduler.from_config(pipeline.scheduler.config, name=value)`); the others as the call's defaults. The folder is
+rewritten in one atomic step (its other files kept); the settings are checked as a call checks them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from hf_vqgen import load_pipeline
 from hf_vqgen.model_cards import CONTEXT_FILE, write_model_card
+from hf_vqgen.pipelines.token_pipeline import split_scheduler_settings
 from hf_vqgen.training.export import export_atomically
 from hf_vqgen.utils import parse_settings
 
@@ -38,7 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> dict:
     folder = Path(args.pipeline)
     pipeline = load_pipeline(folder)
-    pipeline.set_sampling_defaults(**args.settings)  # refuses names and values a call would refuse
+    call, scheduler_settings = split_scheduler_settings(getattr(pipeline, "scheduler", None), args.settings)
+    if scheduler_settings:
+        scheduler = pipeline.scheduler
+        pipeline.register_modules(scheduler=type(scheduler).from_config(scheduler.config, **scheduler_settings))
+    if call:
+        pipeline.set_sampling_defaults(**call)  # refuses names and values a call would refuse
     context_file = folder / CONTEXT_FILE
     context = json.loads(context_file.read_text()) if context_file.is_file() else None
 
@@ -51,6 +59,8 @@ def main(args: argparse.Namespace) -> dict:
         pipeline.save_pretrained(staging)
         if context is not None:
             context["sampling_defaults"] = pipeline.sampling_defaults
+            if scheduler_settings:
+                context["scheduler_settings"] = context.get("scheduler_settings", {}) | scheduler_settings
             if args.source:
                 context["sampling_defaults_source"] = args.source
             write_model_card(staging, context)

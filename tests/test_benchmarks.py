@@ -147,14 +147,13 @@ def test_two_runs_appending_to_one_results_file_keep_each_others_rows(tmp_path):
 def test_a_sweep_setting_names_call_arguments_or_scheduler_config(monkeypatch):
     """`choice_temperature=2` rebuilds the diffusion scheduler; `temperature=0.9` goes to the pipeline's call."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    from common import split_scheduler_setting
-
+    from hf_vqgen.pipelines.token_pipeline import split_scheduler_settings
     from tests.pipelines.test_pipeline_discrete_diffusion import tiny_pipeline
 
     setting = {"temperature": 0.9, "num_inference_steps": 4, "choice_temperature": 2.0}
-    call, overrides = split_scheduler_setting(tiny_pipeline().scheduler, setting)
+    call, overrides = split_scheduler_settings(tiny_pipeline().scheduler, setting)
     assert call == {"temperature": 0.9, "num_inference_steps": 4} and overrides == {"choice_temperature": 2.0}
-    assert split_scheduler_setting(None, setting) == (setting, {})  # no scheduler: all for the call
+    assert split_scheduler_settings(None, setting) == (setting, {})  # no scheduler: all for the call
 
 
 def test_calibration_images_with_classes_cycled_take_each_class_in_turn(monkeypatch):
@@ -235,12 +234,12 @@ def test_a_shipped_pipeline_keeps_a_sampling_default_of_its_scheduler_in_the_sch
     scheduler's name in the saved scheduler config, as sweep_sampling.py applied it when it scored the setting."""
     import torch
 
-    from benchmarks.common import split_scheduler_setting
+    from hf_vqgen.pipelines.token_pipeline import split_scheduler_settings
     from tests.pipelines.test_pipeline_discrete_diffusion import tiny_pipeline
     from tools.ship_pretrained import run_scheduler, save_pipeline
 
     tiny_pipeline().save_pretrained(tmp_path / "run")
-    call, overrides = split_scheduler_setting(
+    call, overrides = split_scheduler_settings(
         run_scheduler(tmp_path / "run"), {"guidance_scale": 2.0, "choice_temperature": 8.0}
     )
     assert call == {"guidance_scale": 2.0} and overrides == {"choice_temperature": 8.0}

@@ -803,6 +803,27 @@ def test_set_sampling_defaults_rewrites_the_folder_keeping_its_other_files(tmp_p
         )
 
 
+def test_set_sampling_defaults_saves_a_scheduler_setting_in_the_scheduler(tmp_path):
+    """`choice_temperature=8` is the diffusion scheduler's config, not a call argument: saved there, as diffusers
+    would (`from_config(config, choice_temperature=8)`), next to the call's defaults, and stated in the card."""
+    import set_sampling_defaults
+
+    from hf_vqgen.model_cards import CONTEXT_FILE
+
+    from .pipelines.test_pipeline_discrete_diffusion import tiny_pipeline as tiny_diffusion
+
+    folder = tmp_path / "pipeline"
+    tiny_diffusion().save_pretrained(folder)
+    (folder / CONTEXT_FILE).write_text(json.dumps({"kind": "diffusion", "command": "train", "hyperparameters": {},
+                                                   "facts": {}, "metrics": {}}))  # fmt: skip
+    settings = ["--pipeline", str(folder), "guidance_scale=2", "choice_temperature=8"]
+    set_sampling_defaults.main(set_sampling_defaults.parse_args(settings))
+    loaded = load_pipeline(folder)
+    assert loaded.scheduler.config.choice_temperature == 8 and loaded.sampling_defaults["guidance_scale"] == 2
+    assert json.loads((folder / CONTEXT_FILE).read_text())["scheduler_settings"] == {"choice_temperature": 8}
+    assert "scheduler is saved with `choice_temperature=8`" in (folder / "README.md").read_text()
+
+
 def test_a_new_prior_kind_is_one_class(tmp_path, tiny_tokenizer, monkeypatch):
     """The README's claim: a kind registered in PRIOR_KINDS trains, exports and samples with no other change (here
     an autoregressive prior whose GPT-2 has untied input and output embeddings)."""

@@ -47,13 +47,12 @@ from benchmarks.common import (
     read_json,
     relative,
     run_script,
-    split_scheduler_setting,
     training_record,
 )
 from hf_vqgen import DiscreteDiffusionPipeline, DiscreteDiffusionScheduler, VQGenPipeline, VQVAEModel, load_pipeline
 from hf_vqgen.data.registry import DATASETS
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
-from hf_vqgen.pipelines.token_pipeline import SAMPLING_DEFAULTS_KEY
+from hf_vqgen.pipelines.token_pipeline import SAMPLING_DEFAULTS_KEY, split_scheduler_settings
 from hf_vqgen.utils import parse_settings
 
 
@@ -330,7 +329,7 @@ def main() -> None:
     runs = args.runs_dir
     for kind in ("ar", "diffusion"):  # a name of the run's scheduler config is saved in the scheduler
         scheduler = run_scheduler(runs / getattr(args, f"{kind}_run"))
-        call, overrides = split_scheduler_setting(scheduler, getattr(args, f"{kind}_sampling_defaults"))
+        call, overrides = split_scheduler_settings(scheduler, getattr(args, f"{kind}_sampling_defaults"))
         setattr(args, f"{kind}_sampling_defaults", call)
         setattr(args, f"{kind}_scheduler_settings", overrides)
     metrics = benchmark_metrics(args) if dtype == torch.float32 else {"tokenizer": {}, "ar": {}, "diffusion": {}}

@@ -138,6 +138,15 @@ def check_tokenizer_files(folder: Path, index: dict) -> None:
 SAMPLING_DEFAULTS_KEY = "sampling_defaults"
 
 
+def split_scheduler_settings(scheduler, settings: dict) -> tuple[dict, dict]:
+    """(call arguments, scheduler config overrides) of sampling `settings`: a name is the scheduler's when its config
+    has it (e.g. diffusion's `choice_temperature`, applied as diffusers does:
+    `Scheduler.from_config(scheduler.config, **overrides)`); without a scheduler (None) all are call arguments."""
+    names = set(scheduler.config) if scheduler is not None else set()
+    overrides = {key: value for key, value in settings.items() if key in names}
+    return {key: value for key, value in settings.items() if key not in overrides}, overrides
+
+
 class TokenImagePipeline(DiffusionPipeline):
     """Base class of pipelines that sample codebook ids and decode them with a `VQVAEModel` (`self.vqvae`).
 
