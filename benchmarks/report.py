@@ -546,6 +546,8 @@ def sampling_sweep_section(report: dict) -> list[str]:
     rows = []
     for row in report["rows"]:
         resolved = ", ".join(f"{k} {v}" for k, v in row["resolved"].items() if v is not None)
+        if row.get("scheduler"):  # the saved scheduler rebuilt with these for the row (e.g. choice_temperature)
+            resolved += "; scheduler: " + ", ".join(f"{k} {v}" for k, v in row["scheduler"].items())
         if row.get("class_mix", "even") != "even":
             resolved += f"; classes: {row['class_mix']} mix"
         rows.append([

@@ -267,3 +267,20 @@ def test_a_continued_run_is_scored_after_its_earlier_legs(monkeypatch, tmp_path)
     (second / "eval_results.json").unlink()
     with pytest.raises(SystemExit, match="earlier legs are unknown"):
         earlier_legs(third)
+
+
+def test_a_sweep_row_with_scheduler_settings_says_so_in_the_results_page(monkeypatch):
+    """Two rows that differ only in `choice_temperature` must not read as the same sampling."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from report import sampling_sweep_section
+
+    row = {
+        "pipeline": "p",
+        "resolved": {"guidance_scale": 2, "top_k": None},
+        "num_samples": 10,
+        "images_per_second": 1,
+    }
+    rows = [row, row | {"scheduler": {"choice_temperature": 8}, "class_mix": "reference"}]
+    lines = sampling_sweep_section({"rows": rows, "command": "c", "settings": {}})
+    assert any("| guidance_scale 2 |" in line for line in lines)
+    assert any("guidance_scale 2; scheduler: choice_temperature 8; classes: reference mix" in line for line in lines)
