@@ -23,10 +23,10 @@ import json
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, append_row, training_record
+from common import RESULTS, ROOT, append_row, class_sizes, training_record
 from safetensors.torch import load_file
 
-from hf_vqgen import load_image_dataset, load_pipeline
+from hf_vqgen import load_pipeline
 from hf_vqgen.data import label_column_sizes
 from hf_vqgen.evaluation import head_agreement, sample_images, score_images
 from hf_vqgen.evaluation.features import load_feature_extractor
@@ -137,7 +137,7 @@ def main() -> None:
         path.name: load_feature_extractor(path) for path in sorted(ASSETS.glob(f"{args.dataset_name}_*classifier"))
     }
     columns = training_record(args.base_pipeline).get("hyperparameters", {}).get("label_columns") or ["label"]
-    sizes = {c: load_image_dataset(args.dataset_name, label_column=c).features["label"].num_classes for c in columns}
+    sizes = class_sizes(args.dataset_name, columns)
     header = {"benchmark": "scaling_curve", "settings": vars(args)}
     scored, command = portable_path(args.run, ROOT), command_line(root=ROOT)
     points = [(checkpoint_step(c), c) for c in list_checkpoints(args.run)]

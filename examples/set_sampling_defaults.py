@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hf_vqgen import load_pipeline
 from hf_vqgen.model_cards import CONTEXT_FILE, write_model_card
-from hf_vqgen.pipelines.token_pipeline import split_scheduler_settings
+from hf_vqgen.pipelines.token_pipeline import apply_scheduler_settings, split_scheduler_settings
 from hf_vqgen.training.export import export_atomically
 from hf_vqgen.utils import parse_settings
 
@@ -43,8 +43,7 @@ def main(args: argparse.Namespace) -> dict:
     pipeline = load_pipeline(folder)
     call, scheduler_settings = split_scheduler_settings(getattr(pipeline, "scheduler", None), args.settings)
     if scheduler_settings:
-        scheduler = pipeline.scheduler
-        pipeline.register_modules(scheduler=type(scheduler).from_config(scheduler.config, **scheduler_settings))
+        apply_scheduler_settings(pipeline, scheduler_settings)
     if call:
         pipeline.set_sampling_defaults(**call)  # refuses names and values a call would refuse
     context_file = folder / CONTEXT_FILE

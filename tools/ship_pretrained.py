@@ -18,8 +18,7 @@ benchmarks' run folders and results through `benchmarks/common.py`, hence `-m` f
 examples/set_sampling_defaults.py does) and its samples drawn with them; a name its scheduler's config has (diffusion's
 `choice_temperature`) is saved in the shipped scheduler instead, as sweep_sampling.py applies it. Rows of
 `sampling_sweep.json` (benchmarks/sweep_sampling.py) that scored the run at exactly those settings become card
-metrics. The card keeps the
-earlier card's limitations line unless `--limitations` replaces it.
+metrics. The card keeps the earlier card's limitations line unless `--limitations` replaces it.
 
 Card metrics are merged: on a rerun the figures this script copies are replaced, and figures added since (e.g. by
 `examples/evaluate.py --update_card`) are kept as long as the shipped weights are unchanged. Samples are drawn with
@@ -39,20 +38,15 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import (
-    RESULTS,
-    ROOT,
-    RUNS,
-    portable,
-    read_json,
-    relative,
-    run_script,
-    training_record,
-)
+from benchmarks.common import RESULTS, ROOT, RUNS, portable, read_json, relative, run_script, training_record
 from hf_vqgen import DiscreteDiffusionPipeline, DiscreteDiffusionScheduler, VQGenPipeline, VQVAEModel, load_pipeline
 from hf_vqgen.data.registry import DATASETS
 from hf_vqgen.model_cards import model_facts, training_context, write_model_card
-from hf_vqgen.pipelines.token_pipeline import SAMPLING_DEFAULTS_KEY, split_scheduler_settings
+from hf_vqgen.pipelines.token_pipeline import (
+    SAMPLING_DEFAULTS_KEY,
+    apply_scheduler_settings,
+    split_scheduler_settings,
+)
 from hf_vqgen.utils import parse_settings
 
 
@@ -177,8 +171,8 @@ def benchmark_metrics(args) -> dict:
 def sweep_metrics(args, run: str, kind: str, defaults: dict, scheduler: dict | None = None) -> dict:
     """{evaluator: metrics} of the sampling_sweep.json rows that scored `run` at exactly its shipped sampling (the
     library's defaults for `kind` updated by `defaults`, compared resolved, with the run's scheduler updated by
-    `scheduler`, and classes cycled evenly): each feature space's figures (prefixed by the space: `shape_fid`, `global_fid`, ...) and the
-    conditioning agreement of the dataset's plain classifier (`category_accuracy`, `category_style_accuracy`)."""
+    `scheduler`, and classes cycled evenly): each feature space's figures (prefixed by the space: `shape_fid`,
+    `global_fid`, ...) and the conditioning agreement of the dataset's plain classifier (`category_accuracy`, `category_style_accuracy`)."""
     path = args.results_dir / "sampling_sweep.json"
     rows = read_json(path)["rows"] if path.is_file() else []
     record = training_record(ROOT / run) if rows else {}  # read once, not per row
@@ -313,8 +307,7 @@ def save_pipeline(source: Path, dtype: torch.dtype, sampling_defaults: dict, sch
             if isinstance(component, torch.nn.Module):
                 component.to(dtype)
         if scheduler_settings:  # rebuilt from the saved config, as sweep_sampling.py scores it
-            scheduler = pipeline.scheduler
-            pipeline.register_modules(scheduler=type(scheduler).from_config(scheduler.config, **scheduler_settings))
+            apply_scheduler_settings(pipeline, scheduler_settings)
         if sampling_defaults:
             pipeline.set_sampling_defaults(**sampling_defaults)  # checked as a call checks them
         pipeline.save_pretrained(target)
@@ -344,7 +337,6 @@ def main() -> None:
     # (how the weights are saved, the sample.py arguments of the shipped samples; none: a tokenizer); a pipeline
     # with saved sampling defaults is sampled with them
     ar, diffusion_defaults = args.ar_sampling_defaults, args.diffusion_sampling_defaults
-    diffusion_scheduler = args.diffusion_scheduler_settings
     kinds = {
         "tokenizer": (save_tokenizer(runs / args.tokenizer_run, dtype), None),
         "ar": (
@@ -352,7 +344,7 @@ def main() -> None:
             [] if ar else ["--guidance_scale", args.ar_guidance_scale],
         ),
         "diffusion": (
-            save_pipeline(runs / args.diffusion_run, dtype, diffusion_defaults, diffusion_scheduler),
+            save_pipeline(runs / args.diffusion_run, dtype, diffusion_defaults, args.diffusion_scheduler_settings),
             [*([] if diffusion_defaults else diffusion), "--gif", *strips],
         ),
     }

@@ -147,6 +147,13 @@ def split_scheduler_settings(scheduler, settings: dict) -> tuple[dict, dict]:
     return {key: value for key, value in settings.items() if key not in overrides}, overrides
 
 
+def apply_scheduler_settings(pipeline, overrides: dict) -> None:
+    """Rebuild `pipeline`'s scheduler from its config with `overrides` (as diffusers does: `from_config`), registered
+    so that `save_pretrained` saves it."""
+    scheduler = pipeline.scheduler
+    pipeline.register_modules(scheduler=type(scheduler).from_config(scheduler.config, **overrides))
+
+
 class TokenImagePipeline(DiffusionPipeline):
     """Base class of pipelines that sample codebook ids and decode them with a `VQVAEModel` (`self.vqvae`).
 
